@@ -1,0 +1,69 @@
+# Set-up and entry points. `make run` and `make test` build .venv from the
+# committed lock file when it is missing or older than the lock/setup.py.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV     := .venv
+TOOLS    := .tools
+UV_VERSION := 0.13.9
+UV       := $(TOOLS)/bin/uv
+LOCK     := requirements.lock
+STAMP    := $(VENV)/.installed
+OUTPUT   ?= runs
+DATA     ?= data/cardio.csv
+ARGS     ?=
+PYTEST_ARGS ?=
+export UV_PYTHON_DOWNLOADS := never
+export UV_NO_CONFIG := 1
+
+# A Python 3.10 interpreter (TFX 1.16 needs 3.10): $PYTHON310, then pyenv's
+# 3.10.x, then python3.10 on PATH, each only if it really runs.
+PY310 := $(shell for c in "$$PYTHON310" \
+	$$(ls -d "$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)"/versions/3.10*/bin/python3.10 2>/dev/null | sort -V -r) \
+	$$(command -v python3.10 2>/dev/null) /usr/bin/python3.10 /usr/local/bin/python3.10; do \
+	  [ -n "$$c" ] && [ -x "$$c" ] && "$$c" -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1 && { echo "$$c"; break; }; \
+	done)
+
+.PHONY: help venv run test test-fast lock clean check-python
+
+help:
+	@echo "make run    - build .venv if needed, run the pipeline on $(DATA) (OUTPUT=$(OUTPUT))"
+	@echo "make test   - build .venv if needed, run the test suite"
+	@echo "make lock   - regenerate $(LOCK) from setup.py"
+	@echo "make clean  - remove runs/ and test outputs (keeps .venv)"
+
+check-python:
+	@if [ -z "$(PY310)" ]; then \
+	  echo "error: no Python 3.10 interpreter found (TFX 1.16 needs 3.10)." >&2; \
+	  echo "  install one (e.g. 'pyenv install 3.10.13') or set PYTHON310=/path/to/python3.10" >&2; \
+	  exit 2; fi
+
+$(UV): | check-python
+	@echo "bootstrapping uv $(UV_VERSION) into $(TOOLS)/"
+	@$(PY310) -m venv $(TOOLS)
+	@$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(STAMP): $(LOCK) setup.py | $(UV)
+	@[ -x $(VENV)/bin/python ] || $(UV) venv --seed --python $(PY310) $(VENV)
+	$(UV) pip sync --python $(VENV)/bin/python $(LOCK)
+	$(UV) pip install --python $(VENV)/bin/python --no-deps -e .
+	@touch $@
+
+venv: $(STAMP)
+
+lock: | $(UV)
+	$(UV) pip compile --python $(PY310) --python-version 3.10 \
+	  --python-platform x86_64-unknown-linux-gnu --extra all \
+	  --no-emit-package tfx-anomaly-pipeline --custom-compile-command "make lock" -o $(LOCK) setup.py
+
+run: $(STAMP)
+	$(VENV)/bin/anomaly-pipeline run --data $(DATA) --label-column label --output $(OUTPUT) $(ARGS)
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(VENV)/bin/python -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(OUTPUT) .pytest_cache
