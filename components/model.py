@@ -1,0 +1,29 @@
+"""The dense autoencoder, built from `ModelConfig` alone (no TFX imports)."""
+from typing import List
+
+import keras
+
+from pipeline.config import ModelConfig
+
+
+def layer_sizes(n_features: int, cfg: ModelConfig) -> List[int]:
+    """Units of every Dense layer, input excluded: hidden..., encoding, hidden reversed..., d."""
+    hidden = list(cfg.hidden_units)
+    return hidden + [cfg.encoding_size(n_features)] + hidden[::-1] + [n_features]
+
+
+def build_autoencoder(n_features: int, cfg: ModelConfig) -> keras.Model:
+    """d -> hidden -> encoding -> hidden -> d, compiled with Adam + MSE."""
+    if n_features < 1:
+        raise ValueError("the autoencoder needs at least one feature")
+    sizes = layer_sizes(n_features, cfg)
+    inputs = keras.Input(shape=(n_features,), name="features")
+    x = inputs
+    for i, units in enumerate(sizes[:-1]):
+        name = "encoding" if i == len(cfg.hidden_units) else f"dense_{i}"
+        x = keras.layers.Dense(units, activation=cfg.activation, name=name)(x)
+    outputs = keras.layers.Dense(sizes[-1], activation=cfg.output_activation,
+                                 name="reconstruction")(x)
+    model = keras.Model(inputs, outputs, name="autoencoder")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate), loss="mse")
+    return model

@@ -1,0 +1,236 @@
+"""`anomaly-pipeline`: run the pipeline, score CSVs with a pushed model.
+
+Exit status: 0 success (also when the new model was not blessed), 2 bad input
+or usage (one line `error: ...` on stderr), 1 anything else.
+"""
+import argparse
+import contextlib
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any, Dict, List, Optional
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad input or usage: reported as one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, as for every other bad input
+        self.print_usage(sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+def _kv(text: str):
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got '{text}'")
+    k, v = text.split("=", 1)
+    try:
+        return k.strip(), float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}': value must be a number") from None
+
+
+def _int_list(text: str):
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got '{text}'")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from pipeline.config import DEFAULT_MODEL_NAME, DEFAULT_OUTPUT, PRESETS
+
+    p = _Parser(prog="anomaly-pipeline", description=(
+        "TFX autoencoder anomaly detection: validate, standardize, train, threshold and "
+        "push a versioned SavedModel (run); flag rows of a CSV with it (score)."))
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    r = sub.add_parser("run", help="run the whole pipeline on a CSV file or directory",
+                       description="Runs CsvExampleGen -> StatisticsGen -> SchemaGen -> "
+                       "ExampleValidator -> Transform -> Trainer -> AnomalyEvaluator -> Pusher. "
+                       "Settings: defaults < --preset < --config FILE < flags. The last line "
+                       "on stdout is a JSON summary.")
+    r.add_argument("--data", required=True,
+                   help="CSV file, or directory of CSV files, with a header row; every column "
+                        "but the label is a numeric feature")
+    r.add_argument("--label-column", help="label column (1 = anomaly, 0 = normal): never a "
+                   "model input; training uses normal rows only, and metrics are reported")
+    r.add_argument("--output", default=None, help=f"output directory (default {DEFAULT_OUTPUT}/)")
+    r.add_argument("--model-name", default=None,
+                   help=f"name of the pushed model (default {DEFAULT_MODEL_NAME})")
+    r.add_argument("--runner", choices=["local", "beam"], default=None,
+                   help="orchestrator: local (LocalDagRunner, default) or beam (BeamDagRunner)")
+    r.add_argument("--config", help="JSON file with settings (same keys as the config "
+                   "dataclasses in pipeline/config.py, nested: data, model, threshold, ...)")
+    r.add_argument("--preset", choices=PRESETS, default=None,
+                   help="'seed' reproduces the reference notebook recipe exactly (sigmoid "
+                        "output, no early stopping, mean+3*std)")
+    m = r.add_argument_group("model")
+    m.add_argument("--epochs", type=int, help="training epochs (default 50)")
+    m.add_argument("--batch-size", type=int, help="training batch size (default 32)")
+    m.add_argument("--learning-rate", type=float, help="Adam learning rate (default 0.001)")
+    m.add_argument("--hidden-units", type=_int_list,
+                   help="comma-separated sizes of hidden layers around the encoding, e.g. 32,16 "
+                        "(default none: d -> encoding -> d)")
+    m.add_argument("--encoding-dim", type=int,
+                   help="encoding size (default round(encoding_ratio * d))")
+    m.add_argument("--encoding-ratio", type=float, help="encoding size / features (default 0.7)")
+    m.add_argument("--activation", help="hidden activation (default relu)")
+    m.add_argument("--output-activation", help="output activation (default linear; the seed "
+                   "recipe's sigmoid cannot reproduce negative z-scores)")
+    m.add_argument("--validation-split", type=float,
+                   help="share of training rows held out for validation/early stopping "
+                        "(default 0.2)")
+    m.add_argument("--early-stopping-patience", type=int,
+                   help="epochs without validation improvement before stopping, best weights "
+                        "kept; 0 disables (default 5)")
+    m.add_argument("--seed", type=int, help="random seed (default 42)")
+    e = r.add_argument_group("threshold and blessing")
+    e.add_argument("--threshold-method",
+                   help="mean_std (mean + k*std, default k=3), quantile (q), contamination (c), "
+                        "mad, best_f1 (needs labels), evt")
+    e.add_argument("--threshold-param", type=_kv, action="append", default=[],
+                   metavar="NAME=VALUE", help="parameter of the threshold method, e.g. k=3, "
+                   "q=0.99, c=0.05 (repeatable)")
+    e.add_argument("--eval-ratio", type=float, help="share of rows in the eval split (default 0.2)")
+    e.add_argument("--min-roc-auc", type=float,
+                   help="do not bless a model whose eval ROC-AUC is lower (needs labels)")
+    e.add_argument("--baseline-tolerance", type=float,
+                   help="how much worse than the last blessed model a candidate may be (0.01)")
+    e.add_argument("--ignore-baseline", action="store_true", default=None,
+                   help="bless without comparing with the last blessed model (recorded)")
+    x = r.add_argument_group("execution")
+    x.add_argument("--beam-arg", action="append", default=[], metavar="ARG",
+                   help="Beam pipeline argument passed through, e.g. --beam-arg=--runner=..."
+                        " (repeatable)")
+    x.add_argument("--no-cache", action="store_true", help="rerun every component")
+
+    s = sub.add_parser("score", help="score a CSV with a pushed model",
+                       description="Writes every input column plus reconstruction_error and "
+                                   "is_anomaly (0/1), one output row per input row.")
+    s.add_argument("--model", required=True,
+                   help="SavedModel directory, or a serving_model/<name> directory (its newest "
+                        "version is used)")
+    s.add_argument("--input", required=True, help="CSV with the training columns")
+    s.add_argument("--output", required=True, help="CSV to write")
+    s.add_argument("--batch-size", type=int, default=8192, help="rows per model call")
+    return p
+
+
+def _overrides(a: argparse.Namespace) -> Dict[str, Any]:
+    """Flags that were given, as a nested config dict."""
+    model = {k: getattr(a, k) for k in (
+        "epochs", "batch_size", "learning_rate", "hidden_units", "encoding_dim",
+        "encoding_ratio", "activation", "output_activation", "validation_split",
+        "early_stopping_patience", "seed") if getattr(a, k) is not None}
+    out: Dict[str, Any] = {"model": model, "data": {"path": a.data}}
+    if a.label_column is not None:
+        out["data"]["label_column"] = a.label_column
+    if a.eval_ratio is not None:
+        out["data"]["eval_ratio"] = a.eval_ratio
+    thr: Dict[str, Any] = {}
+    if a.threshold_method:
+        thr["method"] = a.threshold_method
+    if a.threshold_param:
+        thr["params"] = dict(a.threshold_param)
+    if thr:
+        out["threshold"] = thr
+    ev = {k: getattr(a, k) for k in ("min_roc_auc", "baseline_tolerance", "ignore_baseline")
+          if getattr(a, k) is not None}
+    if ev:
+        out["evaluation"] = ev
+    for key in ("output", "model_name", "runner", "preset"):
+        if getattr(a, key) is not None:
+            out[key] = getattr(a, key)
+    if a.beam_arg:
+        out["beam_args"] = list(a.beam_arg)
+    if a.no_cache:
+        out["enable_cache"] = False
+    return out
+
+
+def _config(a: argparse.Namespace):
+    from pipeline import config as config_lib
+
+    file_values = config_lib.load_config_file(a.config) if a.config else {}
+    overrides = _overrides(a)
+    if file_values.get("threshold", {}).get("method") and "method" in overrides.get(
+            "threshold", {}) and "params" not in overrides["threshold"]:
+        # A new method on the command line does not inherit the file's params.
+        overrides["threshold"]["params"] = {}
+    return config_lib.build_config(file_values, overrides)
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    from pipeline import csv_checks
+
+    started = time.time()
+    cfg = _config(a)
+    os.makedirs(cfg.output_dir, exist_ok=True)
+    info = csv_checks.check_csv(cfg.data.path, label_column=cfg.data.label_column, mode="train",
+                                quarantine_dir=os.path.join(cfg.output_dir, "quarantine"))
+    files = list(info.clean_files)
+    input_base = os.path.dirname(os.path.abspath(files[0]))
+    pattern = os.path.basename(files[0]) if len(files) == 1 else "*.csv"
+
+    from pipeline import results
+    from pipeline.runners import get_runner
+
+    logging.info("running the pipeline on %s (%d rows)", cfg.data.path, info.rows)
+    with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the summary
+        get_runner(cfg.runner).run(cfg, input_base, pattern)
+    summary = results.summarize(cfg.metadata_path)
+    summary["quarantined_rows"] = info.quarantined_rows
+    summary["data_rows"] = info.rows
+    summary["output"] = cfg.output_dir
+    summary["seconds"] = round(time.time() - started, 2)
+    if summary["pushed_model"]:
+        print(f"pushed model: {summary['pushed_model']}", file=sys.stderr)
+    else:
+        print("model not blessed, nothing pushed: " + "; ".join(summary["reasons"]),
+              file=sys.stderr)
+    print(json.dumps(summary, sort_keys=True), flush=True)
+    return EXIT_OK
+
+
+def cmd_score(a: argparse.Namespace) -> int:
+    from pipeline import scoring
+
+    if a.batch_size < 1:
+        raise UsageError("--batch-size must be >= 1")
+    stats = scoring.score_csv(a.model, a.input, a.output, batch_size=a.batch_size)
+    print(json.dumps(stats, sort_keys=True), flush=True)
+    return EXIT_OK
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(message)s")
+    args = build_parser().parse_args(argv)
+    from pipeline.config import ConfigError
+    from pipeline.csv_checks import InputError
+
+    try:
+        code = {"run": cmd_run, "score": cmd_score}[args.command](args)
+    except (UsageError, ConfigError, InputError) as e:
+        print(f"error: {e}".replace("\n", " "), file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as e:  # noqa: BLE001 - last resort: say what failed, keep the trace
+        logging.exception("anomaly-pipeline failed")
+        print(f"error: {type(e).__name__}: {e}".splitlines()[0], file=sys.stderr)
+        return EXIT_ERROR
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""The one source of truth for every setting of the pipeline.
+
+A `PipelineConfig` is a frozen, typed tree of dataclasses. It is built from
+defaults, then a JSON config file (`--config FILE`), then command-line flags,
+in that order; every component receives the part it needs from here, as JSON
+in its `custom_config`/exec properties, so no setting lives anywhere else.
+
+Nothing here does I/O at import time.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+DEFAULT_MODEL_NAME = "anomaly_detector"
+DEFAULT_OUTPUT = "runs"
+PRESETS = ("default", "seed")
+
+
+class ConfigError(ValueError):
+    """A setting is invalid; the message names the setting and the problem."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Shape and training of the dense autoencoder.
+
+    Layers: d -> hidden_units... -> encoding -> reversed(hidden_units)... -> d.
+    `encoding_dim=None` means round(encoding_ratio * d), the reference recipe's
+    round(0.7 d).
+    """
+
+    hidden_units: Tuple[int, ...] = ()
+    encoding_dim: Optional[int] = None
+    encoding_ratio: float = 0.7
+    activation: str = "relu"
+    # The reference recipe ends in a sigmoid, which cannot output the negative
+    # z-scores it is asked to reconstruct; a linear output can.
+    output_activation: str = "linear"
+    epochs: int = 50
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    validation_split: float = 0.2
+    # Stop when validation loss has not improved for this many epochs and keep
+    # the best weights; 0 disables early stopping (the reference recipe).
+    early_stopping_patience: int = 5
+    seed: int = 42
+
+    def encoding_size(self, n_features: int) -> int:
+        if self.encoding_dim is not None:
+            return int(self.encoding_dim)
+        return max(1, int(round(self.encoding_ratio * n_features)))
+
+
+@dataclass(frozen=True)
+class ThresholdConfig:
+    """How the anomaly threshold is fitted on reconstruction errors.
+
+    Fitted on the eval split's normal rows (label 0) when labels exist, else on
+    all eval rows; `contamination` always uses all eval rows.
+    """
+
+    method: str = "mean_std"
+    params: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """When the Evaluator blesses a model."""
+
+    min_roc_auc: Optional[float] = None
+    # A candidate may be at most this much worse than the baseline (ROC-AUC with
+    # labels; false-alarm rate without) and still be blessed.
+    baseline_tolerance: float = 0.01
+    ignore_baseline: bool = False
+    # Errors kept per class for exact quantiles/metrics; beyond this a uniform
+    # reservoir sample is used.
+    max_error_samples: int = 1_000_000
+    batch_size: int = 1024
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    path: str = "data/cardio.csv"
+    label_column: Optional[str] = None
+    eval_ratio: float = 0.2
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    threshold: ThresholdConfig = field(default_factory=ThresholdConfig)
+    evaluation: EvalConfig = field(default_factory=EvalConfig)
+    output: str = DEFAULT_OUTPUT
+    model_name: str = DEFAULT_MODEL_NAME
+    pipeline_name: str = "anomaly-pipeline"
+    runner: str = "local"
+    beam_args: Tuple[str, ...] = ()
+    enable_cache: bool = True
+    preset: str = "default"
+
+    # Derived paths: everything a run writes lives under `output`.
+    @property
+    def output_dir(self) -> str:
+        return os.path.abspath(self.output)
+
+    @property
+    def pipeline_root(self) -> str:
+        return os.path.join(self.output_dir, "pipeline_root")
+
+    @property
+    def metadata_path(self) -> str:
+        return os.path.join(self.output_dir, "metadata.sqlite")
+
+    @property
+    def serving_dir(self) -> str:
+        return os.path.join(self.output_dir, "serving_model", self.model_name)
+
+    def validate(self) -> "PipelineConfig":
+        m, d = self.model, self.data
+        checks = [
+            (m.epochs >= 1, "model.epochs must be >= 1"),
+            (m.batch_size >= 1, "model.batch_size must be >= 1"),
+            (m.learning_rate > 0, "model.learning_rate must be > 0"),
+            (0 <= m.validation_split < 1, "model.validation_split must be in [0, 1)"),
+            (m.early_stopping_patience >= 0, "model.early_stopping_patience must be >= 0"),
+            (m.encoding_dim is None or m.encoding_dim >= 1, "model.encoding_dim must be >= 1"),
+            (0 < m.encoding_ratio <= 4, "model.encoding_ratio must be in (0, 4]"),
+            (all(u >= 1 for u in m.hidden_units), "model.hidden_units must be positive"),
+            (0 < d.eval_ratio < 1, "data.eval_ratio must be in (0, 1)"),
+            (self.runner in ("local", "beam"), "runner must be 'local' or 'beam'"),
+            (self.preset in PRESETS, f"preset must be one of {', '.join(PRESETS)}"),
+            (bool(self.model_name) and "/" not in self.model_name,
+             "model_name must be a non-empty name without '/'"),
+            (self.evaluation.min_roc_auc is None or 0 <= self.evaluation.min_roc_auc <= 1,
+             "evaluation.min_roc_auc must be in [0, 1]"),
+            (self.evaluation.baseline_tolerance >= 0, "evaluation.baseline_tolerance must be >= 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        from components.evaluator import thresholds  # pure numpy, cheap
+
+        try:
+            thresholds.validate_params(self.threshold.method, dict(self.threshold.params))
+        except ValueError as e:
+            raise ConfigError(f"threshold: {e}") from None
+        return self
+
+    def to_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+# The reference notebook recipe, reproduced exactly.
+SEED_PRESET: Dict[str, Any] = {
+    "model": {
+        "hidden_units": [],
+        "encoding_dim": None,
+        "encoding_ratio": 0.7,
+        "activation": "relu",
+        "output_activation": "sigmoid",
+        "epochs": 50,
+        "batch_size": 32,
+        "learning_rate": 1e-3,
+        "validation_split": 0.2,
+        "early_stopping_patience": 0,
+    },
+    "threshold": {"method": "mean_std", "params": {"k": 3.0}},
+}
+
+
+def _merge(base: Dict[str, Any], override: Mapping[str, Any], where: str) -> Dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if key not in base:
+            valid = ", ".join(sorted(base))
+            raise ConfigError(f"unknown setting '{where}{key}' (valid: {valid})")
+        if isinstance(base[key], dict) and key != "params" and isinstance(value, Mapping):
+            out[key] = _merge(base[key], value, f"{where}{key}.")
+        else:
+            out[key] = value
+    return out
+
+
+def _build(cls, values: Mapping[str, Any]):
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in values:
+            continue
+        v = values[f.name]
+        if dataclasses.is_dataclass(f.default_factory if f.default_factory is not dataclasses.MISSING else None):
+            v = _build(f.default_factory, v)
+        elif f.name in ("hidden_units", "beam_args") and v is not None:
+            v = tuple(v)
+        elif f.name == "params":
+            v = dict(v or {})
+        kwargs[f.name] = v
+    return cls(**kwargs)
+
+
+def build_config(file_values: Optional[Mapping[str, Any]] = None,
+                 overrides: Optional[Mapping[str, Any]] = None) -> PipelineConfig:
+    """Defaults <- preset <- config file <- overrides (nested dicts), validated."""
+    values = PipelineConfig().to_dict()
+    layers = [file_values or {}, overrides or {}]
+    preset = "default"
+    for layer in layers:
+        preset = layer.get("preset", preset)
+    if preset == "seed":
+        values = _merge(values, SEED_PRESET, "")
+    for layer in layers:
+        values = _merge(values, layer, "")
+    return _build(PipelineConfig, values).validate()
+
+
+def load_config_file(path: str) -> Dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}:{e.lineno}: invalid JSON: {e.msg}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: config file must hold a JSON object")
+    return data
+
+
+def from_json(text: str) -> PipelineConfig:
+    """Rebuilds a config inside a component from `PipelineConfig.to_json()`."""
+    return _build(PipelineConfig, json.loads(text))

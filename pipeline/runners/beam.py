@@ -1,0 +1,28 @@
+"""BeamDagRunner: each component's Beam work on the runner the --beam-arg flags name.
+
+Defaults to the DirectRunner in multi_processing mode with one worker per core;
+pass e.g. `--beam-arg=--runner=PortableRunner --beam-arg=--job_endpoint=...`
+for a cluster (see README).
+"""
+import os
+
+from pipeline.config import PipelineConfig
+from pipeline.pipeline import create_pipeline
+from pipeline.runners.local import metadata_config
+
+
+def beam_args(cfg: PipelineConfig):
+    args = list(cfg.beam_args)
+    if not any(a.startswith("--runner") for a in args):
+        args = ["--direct_running_mode=multi_processing",
+                f"--direct_num_workers={os.cpu_count() or 1}", *args]
+    return args
+
+
+def run(cfg: PipelineConfig, input_base: str, input_pattern: str) -> None:
+    from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
+
+    pipeline = create_pipeline(cfg, input_base, input_pattern,
+                               metadata_connection_config=metadata_config(cfg),
+                               beam_pipeline_args=beam_args(cfg))
+    BeamDagRunner().run(pipeline)
