@@ -3,10 +3,19 @@
 CsvExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform
 -> Trainer -> AnomalyEvaluator (+ latest blessed model as baseline) -> Pusher.
 """
+import json
 from typing import Dict, List, Optional
 
-from tfx import v1 as tfx
-from tfx.proto import example_gen_pb2
+# Direct imports, not `tfx.v1`: the v1 facade also imports the Google Cloud
+# extensions, ~10 s of start-up on every run.
+from tfx.components import (CsvExampleGen, ExampleValidator, Pusher, SchemaGen,
+                            StatisticsGen, Trainer, Transform)
+from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
+    LatestBlessedModelStrategy)
+from tfx.orchestration import pipeline as tfx_pipeline
+from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2, transform_pb2
+from tfx.types import Channel, standard_artifacts
 
 from components.evaluator.component import AnomalyEvaluator
 from pipeline.config import PipelineConfig
@@ -46,44 +55,42 @@ def create_pipeline(
     input_pattern: str = "*.csv",
     metadata_connection_config=None,
     beam_pipeline_args: Optional[List[str]] = None,
-) -> tfx.dsl.Pipeline:
+) -> tfx_pipeline.Pipeline:
     """Builds the TFX pipeline for `cfg`, reading CSVs under `input_base`."""
-    import json
-
-    example_gen = tfx.components.CsvExampleGen(
+    example_gen = CsvExampleGen(
         input_base=input_base,
-        input_config=tfx.proto.Input(splits=[
-            tfx.proto.Input.Split(name="single_split", pattern=input_pattern)]),
+        input_config=example_gen_pb2.Input(splits=[
+            example_gen_pb2.Input.Split(name="single_split", pattern=input_pattern)]),
         output_config=split_config(cfg.data.eval_ratio),
     )
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema_gen = tfx.components.SchemaGen(
+    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = SchemaGen(
         statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
-    example_validator = tfx.components.ExampleValidator(
+    example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
-    transform = tfx.components.Transform(
+    transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
         # The Trainer applies the transform graph inside tf.data; writing the
         # transformed examples would be a second full copy of the data.
         materialize=False,
-        splits_config=tfx.proto.SplitsConfig(analyze=["train"]),
+        splits_config=transform_pb2.SplitsConfig(analyze=["train"]),
         custom_config={"label_column": cfg.data.label_column},
     )
-    trainer = tfx.components.Trainer(
+    trainer = Trainer(
         run_fn=RUN_FN,
         examples=example_gen.outputs["examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
-        train_args=tfx.proto.TrainArgs(splits=["train"]),
-        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        train_args=trainer_pb2.TrainArgs(splits=["train"]),
+        eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
         custom_config={"pipeline_config": json.dumps(trainer_config(cfg), sort_keys=True)},
     )
-    model_resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    model_resolver = Resolver(
+        strategy_class=LatestBlessedModelStrategy,
+        model=Channel(type=standard_artifacts.Model),
+        model_blessing=Channel(type=standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
     evaluator = AnomalyEvaluator(
         examples=example_gen.outputs["examples"],
@@ -92,15 +99,15 @@ def create_pipeline(
         baseline_model=model_resolver.outputs["model"],
         evaluator_config=json.dumps(evaluator_config(cfg), sort_keys=True),
     )
-    pusher = tfx.components.Pusher(
+    pusher = Pusher(
         model=evaluator.outputs["thresholded_model"],
         model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=cfg.serving_dir)),
+        push_destination=pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=cfg.serving_dir)),
     )
     components = [example_gen, statistics_gen, schema_gen, example_validator, transform,
                   trainer, model_resolver, evaluator, pusher]
-    return tfx.dsl.Pipeline(
+    return tfx_pipeline.Pipeline(
         pipeline_name=cfg.pipeline_name,
         pipeline_root=cfg.pipeline_root,
         components=components,

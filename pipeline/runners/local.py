@@ -4,13 +4,13 @@ from pipeline.pipeline import create_pipeline
 
 
 def metadata_config(cfg: PipelineConfig):
-    from tfx import v1 as tfx
+    from tfx.orchestration import metadata
 
-    return tfx.orchestration.metadata.sqlite_metadata_connection_config(cfg.metadata_path)
+    return metadata.sqlite_metadata_connection_config(cfg.metadata_path)
 
 
 def run(cfg: PipelineConfig, input_base: str, input_pattern: str) -> None:
-    from tfx import v1 as tfx
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
     pipeline = create_pipeline(
         cfg, input_base, input_pattern,
@@ -18,4 +18,4 @@ def run(cfg: PipelineConfig, input_base: str, input_pattern: str) -> None:
         # The in-memory DirectRunner measured fastest here (multi_processing
         # was slower on 2 cores); --beam-arg overrides.
         beam_pipeline_args=["--direct_running_mode=in_memory", *cfg.beam_args])
-    tfx.orchestration.LocalDagRunner().run(pipeline)
+    LocalDagRunner().run(pipeline)
