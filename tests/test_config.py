@@ -1,0 +1,67 @@
+import json
+
+import pytest
+
+from pipeline import config as config_lib
+from pipeline.config import ConfigError, ModelConfig, build_config
+
+
+def test_defaults_follow_the_reference_recipe_except_output_and_early_stopping():
+    cfg = build_config()
+    m = cfg.model
+    assert (m.epochs, m.batch_size, m.validation_split, m.activation) == (50, 32, 0.2, "relu")
+    assert m.encoding_size(20) == 14  # round(0.7 d), the seed's 20 -> 14
+    assert m.output_activation == "linear" and m.early_stopping_patience == 5
+    assert cfg.threshold.method == "mean_std"
+    assert cfg.model_name == "anomaly_detector" and cfg.output == "runs"
+
+
+def test_seed_preset_reproduces_the_notebook_recipe():
+    m = build_config(overrides={"preset": "seed"}).model
+    assert m.output_activation == "sigmoid" and m.early_stopping_patience == 0
+    assert (m.epochs, m.batch_size, m.learning_rate) == (50, 32, 1e-3)
+
+
+def test_file_then_flags_override_in_order(tmp_path):
+    f = tmp_path / "c.json"
+    f.write_text(json.dumps({"model": {"epochs": 7, "batch_size": 64},
+                             "threshold": {"method": "quantile", "params": {"q": 0.95}}}))
+    cfg = build_config(config_lib.load_config_file(str(f)), {"model": {"epochs": 3}})
+    assert cfg.model.epochs == 3 and cfg.model.batch_size == 64
+    assert cfg.threshold.method == "quantile" and cfg.threshold.params == {"q": 0.95}
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"model": {"epochs": 0}}, "epochs"),
+    ({"model": {"validation_split": 1.0}}, "validation_split"),
+    ({"data": {"eval_ratio": 0}}, "eval_ratio"),
+    ({"threshold": {"method": "nope"}}, "unknown threshold method"),
+    ({"threshold": {"method": "quantile", "params": {"q": 2}}}, "q"),
+    ({"model": {"epoch": 3}}, "unknown setting 'model.epoch'"),
+    ({"model_name": "a/b"}, "model_name"),
+])
+def test_invalid_settings_are_named(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        build_config(overrides=overrides)
+
+
+def test_bad_config_file_is_a_config_error(tmp_path):
+    f = tmp_path / "bad.json"
+    f.write_text("{not json")
+    with pytest.raises(ConfigError, match="bad.json:1: invalid JSON"):
+        config_lib.load_config_file(str(f))
+    with pytest.raises(ConfigError, match="not found"):
+        config_lib.load_config_file(str(tmp_path / "missing.json"))
+
+
+def test_json_round_trip_is_lossless():
+    cfg = build_config(overrides={"model": {"hidden_units": [8, 4]}, "data": {"label_column": "y"}})
+    again = config_lib.from_json(cfg.to_json())
+    assert again == cfg
+    assert again.model.hidden_units == (8, 4)
+
+
+def test_encoding_dim_overrides_ratio():
+    assert ModelConfig(encoding_dim=3).encoding_size(20) == 3
+    assert ModelConfig(encoding_ratio=0.5).encoding_size(9) == 4  # round(4.5) -> 4 (banker's)
+    assert ModelConfig().encoding_size(1) == 1

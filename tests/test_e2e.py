@@ -1,0 +1,178 @@
+"""The real DAG on a small generated CSV, then the pushed SavedModel and `score`.
+
+600 normal rows lie near a 3-dimensional subspace of 8 features; 20 injected
+outliers break those correlations. The pipeline must push a model whose
+signature matches CONTRACT.md, whose scores equal a numpy recomputation from
+the transform statistics and the model weights, and which flags most
+outliers and few normal rows.
+"""
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+pytestmark = pytest.mark.e2e
+
+FEATURES = [f"x{i}" for i in range(8)]
+
+
+def make_data(n_normal=600, n_outliers=20, seed=7):
+    # The structure of normal data is fixed; `seed` draws new rows from it.
+    mix = np.random.default_rng(0).normal(size=(3, len(FEATURES)))
+    rng = np.random.default_rng(seed)
+    normal = rng.normal(size=(n_normal, 3)) @ mix + 0.05 * rng.normal(size=(n_normal, 8))
+    normal = normal * 10 + 50  # raw, unscaled values: the model must standardize
+    center, scale = 50 + np.zeros(8), 10 * np.sqrt((mix ** 2).sum(axis=0))
+    outliers = center + rng.uniform(-3, 3, size=(n_outliers, 8)) * scale
+    x = np.vstack([normal, outliers])
+    labels = np.r_[np.zeros(n_normal, int), np.ones(n_outliers, int)]
+    df = pd.DataFrame(x, columns=FEATURES)
+    df["label"] = labels
+    return df.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
+def cli(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", *args],
+                          capture_output=True, text=True, timeout=900)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    data = root / "train.csv"
+    make_data().to_csv(data, index=False)
+    out = root / "out"
+    proc = cli("run", "--data", str(data), "--label-column", "label", "--output", str(out),
+               "--epochs", "40", "--batch-size", "32")
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"root": root, "data": data, "out": out, "summary": summary, "proc": proc}
+
+
+def test_summary_is_the_contract_json(run):
+    s = run["summary"]
+    for key in ("blessed", "pushed_model", "threshold", "threshold_method", "train_rows",
+                "metrics", "seconds", "components", "quarantined_rows"):
+        assert key in s, key
+    assert s["blessed"] is True
+    assert s["threshold_method"] == "mean_std"
+    assert set(s["metrics"]) >= {"precision", "recall", "f1", "roc_auc", "pr_auc"}
+    assert s["metrics"]["roc_auc"] > 0.9
+    # Trained on normal rows of the train split only: fewer than all 600 normal rows.
+    assert 300 < s["train_rows"] < 600
+    assert sorted(s["components"]["ran"]) == sorted([
+        "CsvExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform",
+        "Trainer", "latest_blessed_model_resolver", "AnomalyEvaluator", "Pusher"])
+    pushed = s["pushed_model"]
+    assert pushed.startswith(str(run["out"] / "serving_model" / "anomaly_detector"))
+    assert os.path.basename(pushed).isdigit()
+
+
+def test_stdout_ends_with_the_summary_only(run):
+    last = run["proc"].stdout.strip().splitlines()[-1]
+    assert json.loads(last) == run["summary"]
+
+
+def _serialize(df):
+    out = []
+    for row in df[FEATURES].itertuples(index=False):
+        ex = tf.train.Example(features=tf.train.Features(feature={
+            k: tf.train.Feature(float_list=tf.train.FloatList(value=[float(v)]))
+            for k, v in zip(FEATURES, row)}))
+        out.append(ex.SerializeToString())
+    return tf.constant(out)
+
+
+def _train_split(out_dir):
+    files = glob.glob(str(out_dir / "pipeline_root" / "CsvExampleGen" / "examples" / "*"
+                          / "Split-train" / "*.gz"))
+    spec = {k: tf.io.FixedLenFeature([], tf.float32) for k in FEATURES}
+    spec["label"] = tf.io.FixedLenFeature([], tf.int64)
+    rows = [tf.io.parse_single_example(r, spec)
+            for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+    return pd.DataFrame({k: [float(r[k]) for r in rows] for k in spec})
+
+
+def test_signature_and_numpy_recomputation(run):
+    model_dir = run["summary"]["pushed_model"]
+    loaded = tf.saved_model.load(model_dir)
+    fn = loaded.signatures["serving_default"]
+    inputs = fn.structured_input_signature[1]
+    assert list(inputs) == ["examples"] and inputs["examples"].dtype == tf.string
+    outs = fn.structured_outputs
+    assert outs["reconstruction_error"].dtype == tf.float32
+    assert outs["is_anomaly"].dtype == tf.bool
+    assert outs["threshold"].dtype == tf.float32
+
+    df = pd.read_csv(run["data"])
+    got = fn(examples=_serialize(df))
+    err = got["reconstruction_error"].numpy()
+    assert err.shape == (len(df),)
+    thr = run["summary"]["threshold"]
+    np.testing.assert_allclose(got["threshold"].numpy(), np.full(len(df), thr), rtol=1e-6)
+    np.testing.assert_array_equal(got["is_anomaly"].numpy(), err > np.float32(thr))
+
+    # Independent recomputation: z-score with the train split's statistics
+    # (population std, as TFT and StandardScaler), then the Dense weights.
+    train = _train_split(run["out"])
+    mean, std = train[FEATURES].mean().to_numpy(), train[FEATURES].std(ddof=0).to_numpy()
+    meta = json.load(open(os.path.join(model_dir, "assets", "model_metadata.json")))
+    assert meta["features"] == FEATURES
+    z = (df[FEATURES].to_numpy() - mean) / std
+    ckpt = tf.train.load_checkpoint(os.path.join(model_dir, "variables", "variables"))
+    names = ckpt.get_variable_to_shape_map()
+    layers = sorted({n.split("/")[2] for n in names if n.startswith("model/_operations/")}, key=int)
+    h = z
+    for i, idx in enumerate(layers):
+        w = ckpt.get_tensor(f"model/_operations/{idx}/_kernel/.ATTRIBUTES/VARIABLE_VALUE")
+        b = ckpt.get_tensor(f"model/_operations/{idx}/bias/.ATTRIBUTES/VARIABLE_VALUE")
+        h = h @ w + b
+        if i < len(layers) - 1:
+            h = np.maximum(h, 0)  # relu hidden layers; the output is linear by default
+    expected = ((z - h) ** 2).mean(axis=1)
+    np.testing.assert_allclose(err, expected, rtol=2e-3, atol=1e-5)
+
+
+def test_threshold_json_beside_the_model(run):
+    model_dir = run["summary"]["pushed_model"]
+    info = json.load(open(os.path.join(model_dir, "assets", "threshold.json")))
+    assert info["method"] == "mean_std" and info["params"] == {"k": 3.0}
+    assert info["threshold"] == pytest.approx(run["summary"]["threshold"])
+    stats = info["error_stats"]["normal"]
+    assert info["threshold"] == pytest.approx(stats["mean"] + 3 * stats["std"], rel=1e-6)
+
+
+def test_score_flags_most_outliers_and_few_normal_rows(run, tmp_path):
+    fresh = make_data(n_normal=400, n_outliers=40, seed=99)  # rows the model never saw
+    src, dst = tmp_path / "new.csv", tmp_path / "scored.csv"
+    fresh.to_csv(src, index=False)
+    proc = cli("score", "--model", run["summary"]["pushed_model"], "--input", str(src),
+               "--output", str(dst))
+    stats = json.loads(proc.stdout.strip().splitlines()[-1])
+    scored = pd.read_csv(dst)
+    assert stats["rows"] == len(fresh) == len(scored)
+    assert list(scored.columns) == list(fresh.columns) + ["reconstruction_error", "is_anomaly"]
+    np.testing.assert_array_equal(scored["label"], fresh["label"])
+    flagged = scored.groupby("label")["is_anomaly"].mean()
+    assert flagged[1] >= 0.8, flagged
+    assert flagged[0] <= 0.1, flagged
+    # The same model directory given as serving_model/<name> picks its newest version.
+    proc = cli("score", "--model", str(run["out"] / "serving_model" / "anomaly_detector"),
+               "--input", str(src), "--output", str(tmp_path / "again.csv"))
+    again = pd.read_csv(tmp_path / "again.csv")
+    np.testing.assert_allclose(again["reconstruction_error"], scored["reconstruction_error"])
+
+
+def test_rerun_with_unchanged_inputs_is_cached(run):
+    proc = cli("run", "--data", str(run["data"]), "--label-column", "label", "--output",
+               str(run["out"]), "--epochs", "40", "--batch-size", "32")
+    s = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert {"CsvExampleGen", "StatisticsGen", "Transform", "Trainer"} <= set(s["components"]["cached"])
