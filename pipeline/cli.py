@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from typing import Any, Dict, List, Optional
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -211,6 +212,8 @@ def cmd_score(a: argparse.Namespace) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Google client libraries warn about Python 3.10 on every import; TFX 1.16 needs 3.10.
+    warnings.filterwarnings("ignore", category=FutureWarning)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s")
     args = build_parser().parse_args(argv)
