@@ -111,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Beam pipeline argument passed through, e.g. --beam-arg=--runner=..."
                         " (repeatable)")
     x.add_argument("--no-cache", action="store_true", help="rerun every component")
+    x.add_argument("--allow-schema-change", action="store_true",
+                   help="accept data whose columns differ from the model already served "
+                        "under --output (default: refuse with exit 2)")
+    x.add_argument("--registry-uri", default=None,
+                   help="MLflow tracking/registry URI the pushed model is registered in "
+                        "(default sqlite:///<output>/mlflow.db)")
 
     s = sub.add_parser("score", help="score a CSV with a pushed model",
                        description="Writes every input column plus reconstruction_error and "
@@ -177,12 +183,31 @@ def cmd_run(a: argparse.Namespace) -> int:
     info = csv_checks.check_csv(cfg.data.path, label_column=cfg.data.label_column, mode="train",
                                 quarantine_dir=os.path.join(cfg.output_dir, "quarantine"))
     files = list(info.clean_files)
+def _served_features(cfg) -> Optional[List[str]]:
+    """Features of the newest model pushed under --output, if any.
+
+    New data with a column missing or extra compared with the served model is
+    refused before any work (--allow-schema-change to retrain on a new layout).
+    """
+    from pipeline.scoring import resolve_model_dir
+
+    if not os.path.isdir(cfg.serving_dir):
+        return None
+    try:
+        model_dir = resolve_model_dir(cfg.serving_dir)
+        with open(os.path.join(model_dir, "assets", "model_metadata.json"), encoding="utf-8") as f:
+            return list(json.load(f)["features"])
+    except Exception:  # noqa: BLE001 - no readable served model: nothing to compare with
+        return None
+
+
     input_base = os.path.dirname(os.path.abspath(files[0]))
     pattern = os.path.basename(files[0]) if len(files) == 1 else "*.csv"
 
     from pipeline import results
     from pipeline.runners import get_runner
 
+    expected = None if a.allow_schema_change else _served_features(cfg)
     logging.info("running the pipeline on %s (%d rows)", cfg.data.path, info.rows)
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the summary
         get_runner(cfg.runner).run(cfg, input_base, pattern)

@@ -98,6 +98,7 @@ def create_pipeline(
         transform_graph=transform.outputs["transform_graph"],
         baseline_model=model_resolver.outputs["model"],
         evaluator_config=json.dumps(evaluator_config(cfg), sort_keys=True),
+        baseline_blessing=model_resolver.outputs["model_blessing"],
     )
     pusher = Pusher(
         model=evaluator.outputs["thresholded_model"],

@@ -176,3 +176,16 @@ def test_rerun_with_unchanged_inputs_is_cached(run):
                str(run["out"]), "--epochs", "40", "--batch-size", "32")
     s = json.loads(proc.stdout.strip().splitlines()[-1])
     assert {"CsvExampleGen", "StatisticsGen", "Transform", "Trainer"} <= set(s["components"]["cached"])
+
+
+def test_new_data_with_other_columns_than_the_served_model_is_refused(run, tmp_path):
+    df = pd.read_csv(run["data"]).drop(columns=["x3"])
+    df["extra"] = 1.0
+    bad = tmp_path / "changed.csv"
+    df.to_csv(bad, index=False)
+    proc = cli("run", "--data", str(bad), "--label-column", "label", "--output", str(run["out"]),
+               check=False)
+    assert proc.returncode == 2
+    errors = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in proc.stderr
+    assert str(bad) in errors[0] and "x3" in errors[0]

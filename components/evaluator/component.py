@@ -9,9 +9,16 @@ Inputs
   model            Model from the Trainer (signature `score_stored_examples`).
   transform_graph  TransformGraph: the raw feature spec, to parse the label.
   baseline_model   optional Model, usually the latest blessed one.
+  baseline_blessing optional ModelBlessing that blessed the baseline: its
+                   recorded threshold and eval split (both models are also
+                   judged on that split, so poisoned new data cannot vouch
+                   for a worse model).
+  statistics       optional ExampleStatistics from StatisticsGen: the data
+                   statistics shown in report.html.
 Outputs
   blessing          ModelBlessing, written exactly as the stock Evaluator does.
-  evaluation        ModelEvaluation holding evaluation.json and threshold.json.
+  evaluation        ModelEvaluation holding evaluation.json, threshold.json,
+                    report.html (components/report.py) and errors.npz.
   thresholded_model Model: the candidate with the fitted threshold baked into
                     its signatures and assets/threshold.json; Pusher pushes it.
 Parameters
@@ -31,6 +38,8 @@ EXAMPLES_KEY = "examples"
 MODEL_KEY = "model"
 TRANSFORM_GRAPH_KEY = "transform_graph"
 BASELINE_MODEL_KEY = "baseline_model"
+BASELINE_BLESSING_KEY = "baseline_blessing"
+STATISTICS_KEY = "statistics"
 BLESSING_KEY = "blessing"
 EVALUATION_KEY = "evaluation"
 THRESHOLDED_MODEL_KEY = "thresholded_model"
@@ -44,6 +53,10 @@ class AnomalyEvaluatorSpec(types.ComponentSpec):
         MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
         TRANSFORM_GRAPH_KEY: ChannelParameter(type=standard_artifacts.TransformGraph),
         BASELINE_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),
+        BASELINE_BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing,
+                                                optional=True),
+        STATISTICS_KEY: ChannelParameter(type=standard_artifacts.ExampleStatistics,
+                                         optional=True),
     }
     OUTPUTS = {
         BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing),
@@ -59,12 +72,16 @@ class AnomalyEvaluator(base_beam_component.BaseBeamComponent):
     def __init__(self, examples: types.BaseChannel, model: types.BaseChannel,
                  transform_graph: types.BaseChannel,
                  baseline_model: Optional[types.BaseChannel] = None,
-                 evaluator_config: str = "{}"):
+                 baseline_blessing: Optional[types.BaseChannel] = None,
+                 evaluator_config: str = "{}",
+                 statistics: Optional[types.BaseChannel] = None):
         spec = AnomalyEvaluatorSpec(
             examples=examples,
             model=model,
             transform_graph=transform_graph,
             baseline_model=baseline_model,
+            baseline_blessing=baseline_blessing,
+            statistics=statistics,
             evaluator_config=evaluator_config,
             blessing=types.Channel(type=standard_artifacts.ModelBlessing),
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),

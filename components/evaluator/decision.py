@@ -59,6 +59,44 @@ def model_metrics(summary: ModelSummary, labeled: bool, threshold: float) -> Dic
     return out
 
 
+def compare_with_baseline(candidate: Dict[str, Any], baseline: Optional[Dict[str, Any]],
+                          labeled: bool, tolerance: float) -> Optional[Dict[str, Any]]:
+    """The baseline rule, spelled out: which metric, both values, the tolerance, the verdict.
+
+    With labels (both classes in the eval split) the metric is ROC-AUC, higher is
+    better: the candidate passes if roc_auc >= baseline - tolerance. Otherwise it
+    is the false-alarm rate of the eval split's normal rows (all rows without
+    labels) at each model's own threshold, lower is better: it passes if
+    far <= baseline + tolerance. `passed` is None when neither can be computed.
+    Returns None without a baseline.
+    """
+    if baseline is None:
+        return None
+    auc, b_auc = candidate.get("roc_auc"), baseline.get("roc_auc")
+    if labeled and auc is not None and b_auc is not None:
+        passed = auc >= b_auc - tolerance
+        return {"metric": "roc_auc", "higher_is_better": True, "candidate": auc,
+                "baseline": b_auc, "tolerance": tolerance, "passed": passed,
+                "text": (f"ROC-AUC {auc:.4f} vs the baseline's {b_auc:.4f} on the same eval rows "
+                         f"(tolerance {tolerance}): "
+                         + ("not worse beyond the tolerance" if passed
+                            else "worse beyond the tolerance"))}
+    far, b_far = candidate.get("false_alarm_rate"), baseline.get("false_alarm_rate")
+    rows = "normal eval rows" if labeled else "eval rows (no labels: assumed normal)"
+    if far is None or b_far is None:
+        return {"metric": None, "candidate": None, "baseline": None, "tolerance": tolerance,
+                "passed": None,
+                "text": "could not compare with the baseline: neither ROC-AUC nor the "
+                        "false-alarm rate could be computed on the eval split"}
+    passed = far <= b_far + tolerance
+    return {"metric": "false_alarm_rate", "higher_is_better": False, "candidate": far,
+            "baseline": b_far, "tolerance": tolerance, "passed": passed,
+            "text": (f"false-alarm rate {far:.4f} of {rows} at its own threshold vs the "
+                     f"baseline's {b_far:.4f} at its own (tolerance {tolerance}): "
+                     + ("not worse beyond the tolerance" if passed
+                        else "worse beyond the tolerance"))}
+
+
 def decide(candidate: Dict[str, Any], baseline: Optional[Dict[str, Any]], labeled: bool,
            min_roc_auc: Optional[float], tolerance: float,
            ignore_baseline: bool) -> Tuple[bool, List[str]]:
@@ -75,24 +113,33 @@ def decide(candidate: Dict[str, Any], baseline: Optional[Dict[str, Any]], labele
                            "computed (needs labels with both classes in the eval split)")
         elif auc < min_roc_auc:
             reasons.append(f"ROC-AUC {auc:.4f} is below min_roc_auc {min_roc_auc}")
-    if baseline is not None and not ignore_baseline:
-        b_auc = baseline.get("roc_auc")
-        if labeled and auc is not None and b_auc is not None:
-            if auc < b_auc - tolerance:
-                reasons.append(f"ROC-AUC {auc:.4f} is worse than the baseline's {b_auc:.4f} "
-                               f"beyond the tolerance {tolerance}")
-        else:
-            far, b_far = candidate.get("false_alarm_rate"), baseline.get("false_alarm_rate")
-            if far is not None and b_far is not None and far > b_far + tolerance:
-                reasons.append(f"false-alarm rate {far:.4f} is worse than the baseline's "
-                               f"{b_far:.4f} beyond the tolerance {tolerance}")
+    comparison = None if ignore_baseline else compare_with_baseline(
+        candidate, baseline, labeled, tolerance)
+    if comparison is not None and not comparison["passed"]:
+        reasons.append(comparison["text"] + (
+            "; pass --ignore-baseline to bless without the comparison"
+            if comparison["passed"] is None else ""))
+    # The same rule on the eval rows the baseline was blessed on: new data that
+    # is poisoned (anomalies labelled or assumed normal) cannot vouch for itself.
+    reference = None
+    if (not ignore_baseline and baseline is not None and candidate.get("reference")
+            and baseline.get("reference")):
+        reference = compare_with_baseline(candidate["reference"], baseline["reference"],
+                                          labeled, tolerance)
+        reference["text"] = "on the baseline's eval rows: " + reference["text"]
+        if reference["passed"] is False:
+            reasons.append(reference["text"])
     blessed = not reasons
     if blessed:
+        passed = "no baseline: blessed because the model is usable" if baseline is None else ""
         if baseline is None:
-            reasons.append("no baseline: blessed because the model is usable"
-                           + (f" and ROC-AUC {auc:.4f} >= {min_roc_auc}" if min_roc_auc else ""))
+            if min_roc_auc is not None:
+                passed += f" and ROC-AUC {auc:.4f} >= min_roc_auc {min_roc_auc}"
         elif ignore_baseline:
-            reasons.append("baseline ignored (ignore_baseline=true)")
+            passed = "baseline ignored (ignore_baseline=true)"
         else:
-            reasons.append("not worse than the baseline within the tolerance")
+            passed = comparison["text"] + (f"; {reference['text']}" if reference else "")
+            if min_roc_auc is not None:
+                passed += f"; ROC-AUC {auc:.4f} >= min_roc_auc {min_roc_auc}"
+        reasons.append(passed)
     return blessed, reasons

@@ -104,14 +104,22 @@ class _Summarize(beam.CombineFn):
         return acc
 
 
-def summarize_errors(pipeline: beam.Pipeline, file_pattern: str, model_dirs: Dict[str, str],
-                     n_features: int, label_column: Optional[str], label_spec,
-                     batch_size: int, max_samples: int):
-    """Returns a PCollection with one element: {model name: ModelSummary}."""
-    names = sorted(model_dirs)
-    return (pipeline
-            | "ReadEval" >> beam.io.ReadFromTFRecord(file_pattern)
-            | "Batch" >> beam.BatchElements(min_batch_size=min(64, batch_size),
-                                            max_batch_size=batch_size)
-            | "Score" >> beam.ParDo(_ScoreBatch(model_dirs, label_column, label_spec))
-            | "Summarize" >> beam.CombineGlobally(_Summarize(names, n_features, max_samples)))
+class SummarizeErrors(beam.PTransform):
+    """Serialized examples matching `file_pattern` -> one {model name: ModelSummary}."""
+
+    def __init__(self, file_pattern: str, model_dirs: Dict[str, str], n_features: int,
+                 label_column: Optional[str], label_spec, batch_size: int, max_samples: int):
+        super().__init__()
+        self._pattern, self._model_dirs = file_pattern, model_dirs
+        self._d, self._label, self._label_spec = n_features, label_column, label_spec
+        self._batch, self._max = batch_size, max_samples
+
+    def expand(self, pipeline):
+        return (pipeline
+                | "Read" >> beam.io.ReadFromTFRecord(self._pattern)
+                | "Batch" >> beam.BatchElements(min_batch_size=min(64, self._batch),
+                                                max_batch_size=self._batch)
+                | "Score" >> beam.ParDo(_ScoreBatch(self._model_dirs, self._label,
+                                                    self._label_spec))
+                | "Summarize" >> beam.CombineGlobally(
+                    _Summarize(sorted(self._model_dirs), self._d, self._max)))
