@@ -30,6 +30,8 @@ help:
 	@echo "make run    - build .venv if needed, run the pipeline on $(DATA) (OUTPUT=$(OUTPUT))"
 	@echo "make test   - build .venv if needed, run the test suite"
 	@echo "make lock   - regenerate $(LOCK) from setup.py"
+	@echo "make bench-quality - detection quality vs IsolationForest (DATA_DIR, DATASETS, SEEDS)"
+	@echo "make bench  - pipeline vs plain script at 10k/100k/1M rows (SIZES, EPOCHS, BATCH)"
 	@echo "make clean  - remove runs/ and test outputs (keeps .venv)"
 
 check-python:
@@ -64,6 +66,26 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(VENV)/bin/python -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+# Detection quality vs IsolationForest and the reference recipe (not a test;
+# ~1 h for 8 datasets x 3 seeds). Subsets: DATASETS=cardio,thyroid SEEDS=0.
+DATA_DIR ?= ../shared/data
+DATASETS ?=
+SEEDS    ?= 0,1,2
+RUN_ARGS ?=
+.PHONY: bench-quality
+bench-quality: $(STAMP)
+	DATA_DIR="$(DATA_DIR)" DATASETS="$(DATASETS)" SEEDS="$(SEEDS)" RUN_ARGS="$(RUN_ARGS)" \
+	  $(VENV)/bin/python bench/quality.py
+
+# Pipeline vs the plain-script recipe at 10k/100k/1M rows, and score throughput
+# (not a test). Subsets: SIZES=10000,100000. Writes bench/results/perf.{json,md}.
+SIZES  ?= 10000,100000,1000000
+EPOCHS ?= 5
+BATCH  ?= 1024
+.PHONY: bench
+bench: $(STAMP)
+	SIZES="$(SIZES)" EPOCHS="$(EPOCHS)" BATCH="$(BATCH)" $(VENV)/bin/python bench/perf.py
 
 clean:
 	rm -rf $(OUTPUT) .pytest_cache
