@@ -1,0 +1,94 @@
+"""Score raw feature rows with a pushed SavedModel, outside TFX.
+
+One small class shared by batch scoring (`pipeline/scoring.py`, Beam
+RunInference) and the MLflow pyfunc wrapper (`components/registry/pyfunc.py`):
+
+- the model is loaded the TF2 way, `tf.saved_model.load` (Keras loading of
+  this SavedModel breaks in TFX 1.16, tensorflow/tfx#7782);
+- rows go through the `score_features` signature: a float32 [batch, d] matrix
+  of raw (unscaled) values, columns in the order of
+  `assets/model_metadata.json`'s `features`; the z-score runs in the graph.
+"""
+import json
+import os
+from typing import Dict, List, Mapping, Optional
+
+import numpy as np
+
+SIGNATURE = "score_features"
+METADATA_FILE = "model_metadata.json"
+THRESHOLD_FILE = "threshold.json"
+OUTPUT_COLUMNS = ("reconstruction_error", "is_anomaly")
+
+
+def _read_json(path: str):
+    import tensorflow as tf
+
+    with tf.io.gfile.GFile(path) as f:
+        return json.loads(f.read())
+
+
+def model_features(model_dir: str) -> List[str]:
+    """The model's input columns, in signature order (no TensorFlow graph load)."""
+    return list(_read_json(os.path.join(model_dir, "assets", METADATA_FILE))["features"])
+
+
+def threshold_info(model_dir: str) -> Optional[Dict]:
+    """assets/threshold.json (threshold, method, params, error statistics), if present."""
+    import tensorflow as tf
+
+    path = os.path.join(model_dir, "assets", THRESHOLD_FILE)
+    return _read_json(path) if tf.io.gfile.exists(path) else None
+
+
+class SavedModelScorer:
+    """A loaded SavedModel that maps raw feature matrices/frames to scores."""
+
+    def __init__(self, model_dir: str):
+        import tensorflow as tf
+
+        self.model_dir = model_dir
+        self.features = model_features(model_dir)
+        self._tf = tf
+        self._loaded = tf.saved_model.load(model_dir)
+        self._fn = self._loaded.signatures[SIGNATURE]
+
+    @property
+    def threshold(self) -> float:
+        return float(self._loaded.threshold.numpy())
+
+    def score_matrix(self, x: np.ndarray) -> Dict[str, np.ndarray]:
+        """x: [n, d] raw values in `features` order -> float32 errors, bool flags."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != len(self.features):
+            raise ValueError(f"expected a [n, {len(self.features)}] matrix, got {x.shape}")
+        out = self._fn(features=self._tf.constant(x))
+        return {"reconstruction_error": out["reconstruction_error"].numpy(),
+                "is_anomaly": out["is_anomaly"].numpy()}
+
+    def matrix_from_columns(self, columns: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+        missing = [f for f in self.features if f not in columns]
+        if missing:
+            raise ValueError("missing feature column(s): " + ", ".join(missing))
+        x = np.empty((n, len(self.features)), dtype=np.float32)
+        for j, f in enumerate(self.features):
+            x[:, j] = np.asarray(columns[f], dtype=np.float64)
+        return x
+
+    def score_frame(self, frame):
+        """A pandas DataFrame with (at least) the feature columns, any order.
+
+        Returns a DataFrame with `reconstruction_error` (float) and
+        `is_anomaly` (0/1) on the same index. Other columns are ignored.
+        """
+        import pandas as pd
+
+        if not isinstance(frame, pd.DataFrame):
+            frame = pd.DataFrame(frame)
+        x = self.matrix_from_columns({c: frame[c].to_numpy() for c in frame.columns
+                                      if c in self.features}, len(frame))
+        out = self.score_matrix(x)
+        return pd.DataFrame({
+            "reconstruction_error": out["reconstruction_error"].astype(np.float64),
+            "is_anomaly": out["is_anomaly"].astype(np.int64),
+        }, index=frame.index)
