@@ -1,0 +1,1 @@
+"""Data gate before training (DataGate), drift measures, reference schema/statistics."""
