@@ -19,6 +19,10 @@ def build_autoencoder(n_features: int, cfg: ModelConfig) -> keras.Model:
     sizes = layer_sizes(n_features, cfg)
     inputs = keras.Input(shape=(n_features,), name="features")
     x = inputs
+    if cfg.input_noise > 0:
+        # Denoising autoencoder: active in training only (Keras passes
+        # training=False at inference and in the exported signatures).
+        x = keras.layers.GaussianNoise(cfg.input_noise, seed=cfg.seed, name="input_noise")(x)
     for i, units in enumerate(sizes[:-1]):
         name = "encoding" if i == len(cfg.hidden_units) else f"dense_{i}"
         x = keras.layers.Dense(units, activation=cfg.activation, name=name)(x)

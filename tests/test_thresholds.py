@@ -37,7 +37,7 @@ def _tied_scores(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarr
 # --------------------------------------------------------------------------- #
 def test_registry_and_defaults_agree():
     assert set(METHODS) == set(DEFAULT_PARAMS) == {
-        "mean_std", "quantile", "contamination", "mad", "best_f1", "evt"}
+        "mean_std", "quantile", "contamination", "mad", "best_f1", "evt", "auto"}
 
 
 def test_result_is_frozen_and_reports_effective_params(rng):
@@ -264,7 +264,7 @@ def test_invalid_params_rejected(rng, method, params, match):
 
 
 def test_unknown_method_lists_valid_names():
-    with pytest.raises(ValueError, match="valid methods: best_f1, contamination, evt, mad, mean_std, quantile"):
+    with pytest.raises(ValueError, match="valid methods: auto, best_f1, contamination, evt, mad, mean_std, quantile"):
         compute_threshold("meanstd", np.ones(3), {})
 
 

@@ -287,6 +287,7 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "mad": {"k": 3.0, "scale": 1.4826},
     "best_f1": {},
     "evt": {"initial_quantile": 0.98, "risk": 1e-3, "min_excesses": 10},
+    "auto": {"k": 3.0, "min_anomalies": 5},
 }
 
 
@@ -326,7 +327,7 @@ def _resolve_params(method: str, params: Mapping[str, Any] | None) -> dict[str, 
         else:
             eff[name] = _as_float(method, name, raw)
 
-    if method in ("mean_std", "mad") and eff["k"] < 0:
+    if method in ("mean_std", "mad", "auto") and eff["k"] < 0:
         raise ValueError(f"{method}: parameter 'k' must be >= 0, got {eff['k']}")
     if method == "mad" and eff["scale"] <= 0:
         raise ValueError(f"mad: parameter 'scale' must be > 0, got {eff['scale']}")
@@ -479,6 +480,29 @@ def _evt(errors: np.ndarray, p: dict[str, Any], labels: np.ndarray | None) -> tu
     return float(threshold), details
 
 
+def _auto(errors: np.ndarray, p: dict[str, Any], labels: np.ndarray | None) -> tuple[float, dict]:
+    """best_f1 when labels hold both classes and >= min_anomalies anomalies; else mean_std.
+
+    The fallback is fitted on the normal rows (all rows without labels), with ``k``.
+    """
+    lab = None if labels is None else _as_labels("auto", labels, errors.size)
+    n_pos = 0 if lab is None else int(np.count_nonzero(lab))
+    n_neg = errors.size - n_pos
+    if lab is not None and n_pos >= p["min_anomalies"] and n_neg > 0:
+        value, details = _best_f1(errors, {}, lab)
+        return value, dict(details, chosen="best_f1",
+                           why=f"labels with {n_pos} anomalies (>= min_anomalies="
+                               f"{p['min_anomalies']}): the F1-maximising threshold")
+    normal = errors if lab is None else errors[~lab]
+    if normal.size == 0:
+        raise ValueError("auto: no normal rows to fit the mean_std fallback on")
+    value, details = _mean_std(normal, {"k": p["k"]}, None)
+    why = ("no labels" if lab is None else
+           f"only {n_pos} anomalies in the labels (< min_anomalies={p['min_anomalies']})")
+    return value, dict(details, chosen="mean_std",
+                       why=f"{why}: mean + {p['k']:g} std of the normal rows' errors")
+
+
 _MethodFn = Callable[[np.ndarray, dict, Optional[np.ndarray]], "tuple[float, dict[str, Any]]"]
 
 #: Registry of threshold methods: name -> implementation
@@ -490,6 +514,7 @@ METHODS: dict[str, _MethodFn] = {
     "mad": _mad,
     "best_f1": _best_f1,
     "evt": _evt,
+    "auto": _auto,
 }
 
 
@@ -513,6 +538,10 @@ def compute_threshold(method: str, errors: Any, params: Mapping[str, Any] | None
               probability ``risk`` (1e-3); falls back to the ``1 - risk``
               quantile with fewer than ``min_excesses`` (10) excesses or when
               ``risk`` is not below the fraction of excesses.
+            * ``auto`` -- ``best_f1`` when ``labels`` hold at least
+              ``min_anomalies`` (5) anomalies and some normal rows, otherwise
+              ``mean_std`` with ``k`` (3) on the normal rows (all rows without
+              labels); ``details["chosen"]`` and ``details["why"]`` say which.
         errors: reconstruction errors the threshold is fitted on -- those of
             normal rows, except for ``best_f1`` (all labelled eval rows).
             Any array-like; flattened.
