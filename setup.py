@@ -18,7 +18,11 @@ INSTALL_REQUIRES = [
 
 EXTRAS = {
     "airflow": ["apache-airflow==2.10.5"],
-    "mlflow": ["mlflow>=2.10,<3"],
+    # `compile --target kubeflow-v2`: TFX's KFP v2 compiler imports only
+    # kfp.pipeline_spec; 0.2.x keeps protobuf < 4 (TFX 1.16 needs 3.20).
+    "kfp": ["kfp-pipeline-spec==0.2.2"],
+    # starlette 1.x removed `app.route`, which `mlflow models serve` (2.x) uses.
+    "mlflow": ["mlflow>=2.10,<3", "starlette<1"],
     "test": ["pytest>=7", "pytest-timeout", "psutil"],
 }
 EXTRAS["all"] = sorted({r for v in EXTRAS.values() for r in v})

@@ -13,6 +13,8 @@ import time
 import warnings
 from typing import Any, Dict, List, Optional
 
+from pipeline import orchestration_cli  # argparse only; TFX is imported when needed
+
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
 
@@ -92,10 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="epochs without validation improvement before stopping, best weights "
                         "kept; 0 disables (default 5)")
     m.add_argument("--seed", type=int, help="random seed (default 42)")
+    m.add_argument("--input-noise", type=float,
+                   help="std of Gaussian noise added to the z-scored inputs while training "
+                        "(denoising autoencoder); 0 disables")
     e = r.add_argument_group("threshold and blessing")
     e.add_argument("--threshold-method",
                    help="mean_std (mean + k*std, default k=3), quantile (q), contamination (c), "
-                        "mad, best_f1 (needs labels), evt")
+                        "mad (k), best_f1 (needs labels), evt (risk), auto (best_f1 with >= "
+                        "min_anomalies labelled anomalies in the eval split, else mean_std k)")
     e.add_argument("--threshold-param", type=_kv, action="append", default=[],
                    metavar="NAME=VALUE", help="parameter of the threshold method, e.g. k=3, "
                    "q=0.99, c=0.05 (repeatable)")
@@ -111,22 +117,37 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Beam pipeline argument passed through, e.g. --beam-arg=--runner=..."
                         " (repeatable)")
     x.add_argument("--no-cache", action="store_true", help="rerun every component")
+    x.add_argument("--accept-drift", action="store_true",
+                   help="do not stop on drift against the last accepted data (the new data "
+                        "then becomes the reference; schema anomalies still stop the run)")
     x.add_argument("--allow-schema-change", action="store_true",
                    help="accept data whose columns differ from the model already served "
                         "under --output (default: refuse with exit 2)")
     x.add_argument("--registry-uri", default=None,
                    help="MLflow tracking/registry URI the pushed model is registered in "
                         "(default sqlite:///<output>/mlflow.db)")
+    orchestration_cli.add_run_arguments(r)  # --window, --span-pattern, --metadata-mysql
 
     s = sub.add_parser("score", help="score a CSV with a pushed model",
                        description="Writes every input column plus reconstruction_error and "
                                    "is_anomaly (0/1), one output row per input row.")
     s.add_argument("--model", required=True,
-                   help="SavedModel directory, or a serving_model/<name> directory (its newest "
-                        "version is used)")
+                   help="SavedModel directory, a serving_model/<name> directory (its newest "
+                        "version is used), or models:/<name>@champion | models:/<name>/<version> "
+                        "from the MLflow registry")
     s.add_argument("--input", required=True, help="CSV with the training columns")
     s.add_argument("--output", required=True, help="CSV to write")
-    s.add_argument("--batch-size", type=int, default=8192, help="rows per model call")
+    s.add_argument("--batch-size", type=int, default=None,
+                   help="rows per chunk: one Beam element and one model call (default 32768)")
+    s.add_argument("--registry-uri", default=None,
+                   help="MLflow registry URI for a models:/ --model (default $MLFLOW_TRACKING_URI)")
+    s.add_argument("--beam-arg", action="append", default=[], metavar="ARG",
+                   help="Beam pipeline argument passed through, e.g. --beam-arg=--runner=..."
+                        " (repeatable)")
+    orchestration_cli.add_compile_parser(sub)  # compile --target kubeflow-v2
+    from pipeline import drift as drift_cmd
+
+    drift_cmd.add_parser(sub)  # drift --reference OUTPUT_DIR --data CSV
     return p
 
 
@@ -135,7 +156,7 @@ def _overrides(a: argparse.Namespace) -> Dict[str, Any]:
     model = {k: getattr(a, k) for k in (
         "epochs", "batch_size", "learning_rate", "hidden_units", "encoding_dim",
         "encoding_ratio", "activation", "output_activation", "validation_split",
-        "early_stopping_patience", "seed") if getattr(a, k) is not None}
+        "early_stopping_patience", "seed", "input_noise") if getattr(a, k) is not None}
     out: Dict[str, Any] = {"model": model, "data": {"path": a.data}}
     if a.label_column is not None:
         out["data"]["label_column"] = a.label_column
@@ -159,6 +180,11 @@ def _overrides(a: argparse.Namespace) -> Dict[str, Any]:
         out["beam_args"] = list(a.beam_arg)
     if a.no_cache:
         out["enable_cache"] = False
+    if getattr(a, "accept_drift", False):
+        out["drift"] = {"enabled": False}
+    if a.registry_uri is not None:
+        out["registry_uri"] = a.registry_uri
+    orchestration_cli.add_overrides(a, out)
     return out
 
 
@@ -174,15 +200,6 @@ def _config(a: argparse.Namespace):
     return config_lib.build_config(file_values, overrides)
 
 
-def cmd_run(a: argparse.Namespace) -> int:
-    from pipeline import csv_checks
-
-    started = time.time()
-    cfg = _config(a)
-    os.makedirs(cfg.output_dir, exist_ok=True)
-    info = csv_checks.check_csv(cfg.data.path, label_column=cfg.data.label_column, mode="train",
-                                quarantine_dir=os.path.join(cfg.output_dir, "quarantine"))
-    files = list(info.clean_files)
 def _served_features(cfg) -> Optional[List[str]]:
     """Features of the newest model pushed under --output, if any.
 
@@ -201,17 +218,41 @@ def _served_features(cfg) -> Optional[List[str]]:
         return None
 
 
-    input_base = os.path.dirname(os.path.abspath(files[0]))
-    pattern = os.path.basename(files[0]) if len(files) == 1 else "*.csv"
+def cmd_run(a: argparse.Namespace) -> int:
+    from pipeline import csv_checks
+
+    started = time.time()
+    cfg = _config(a)
+    os.makedirs(cfg.output_dir, exist_ok=True)
+    expected = None if a.allow_schema_change else _served_features(cfg)
+    # A directory of span folders: the window's spans are checked (pipeline/spans.py).
+    span_plan = orchestration_cli.prepare_span_input(cfg, expected)
+    if span_plan is None:
+        info = csv_checks.check_csv(cfg.data.path, label_column=cfg.data.label_column,
+                                    mode="train", expected_features=expected,
+                                    quarantine_dir=os.path.join(cfg.output_dir, "quarantine"))
+        files = list(info.clean_files)
+        input_base = os.path.dirname(os.path.abspath(files[0]))
+        pattern = os.path.basename(files[0]) if len(files) == 1 else "*.csv"
+    else:
+        info, input_base, pattern = span_plan, span_plan.input_base, span_plan.pattern
+    if a.allow_schema_change:  # other columns: the data gate's reference schema goes too
+        from components.validation import reference as data_reference
+
+        data_reference.retire_if_columns_changed(cfg.output_dir, getattr(info, "columns", None))
 
     from pipeline import results
     from pipeline.runners import get_runner
 
-    expected = None if a.allow_schema_change else _served_features(cfg)
     logging.info("running the pipeline on %s (%d rows)", cfg.data.path, info.rows)
+    metadata_conn = orchestration_cli.metadata_for_summary(cfg)  # None = SQLite file
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the summary
+        backfilled = orchestration_cli.backfill(cfg, span_plan)  # window spans not ingested
         get_runner(cfg.runner).run(cfg, input_base, pattern)
-    summary = results.summarize(cfg.metadata_path)
+    summary = results.summarize(cfg.metadata_path, metadata_conn, cfg.pipeline_name)
+    if span_plan is not None:
+        summary["spans"] = orchestration_cli.span_summary(cfg, span_plan, backfilled,
+                                                          metadata_conn)
     summary["quarantined_rows"] = info.quarantined_rows
     summary["data_rows"] = info.rows
     summary["output"] = cfg.output_dir
@@ -221,6 +262,16 @@ def _served_features(cfg) -> Optional[List[str]]:
     else:
         print("model not blessed, nothing pushed: " + "; ".join(summary["reasons"]),
               file=sys.stderr)
+    if (summary.get("registry") or {}).get("error"):
+        print(f"warning: the model is pushed but the registry handoff failed: "
+              f"{summary['registry']['error']}", file=sys.stderr)
+    from components.validation import reference as data_reference
+
+    # The data gate's result; after the first push, the reference schema.
+    summary["data_gate"] = data_reference.after_run(
+        cfg.output_dir, cfg.metadata_path, cfg.data.label_column,
+        pushed=bool(summary["pushed_model"]), connection_config=metadata_conn,
+        pipeline_name=cfg.pipeline_name)
     print(json.dumps(summary, sort_keys=True), flush=True)
     return EXIT_OK
 
@@ -228,9 +279,12 @@ def _served_features(cfg) -> Optional[List[str]]:
 def cmd_score(a: argparse.Namespace) -> int:
     from pipeline import scoring
 
-    if a.batch_size < 1:
+    if a.batch_size is not None and a.batch_size < 1:
         raise UsageError("--batch-size must be >= 1")
-    stats = scoring.score_csv(a.model, a.input, a.output, batch_size=a.batch_size)
+    with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the JSON line
+        stats = scoring.score_csv(a.model, a.input, a.output,
+                                  batch_size=a.batch_size or scoring.DEFAULT_ROWS_PER_CHUNK,
+                                  registry_uri=a.registry_uri, beam_args=a.beam_arg)
     print(json.dumps(stats, sort_keys=True), flush=True)
     return EXIT_OK
 
@@ -246,7 +300,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     from pipeline.csv_checks import InputError
 
     try:
-        code = {"run": cmd_run, "score": cmd_score}[args.command](args)
+        from pipeline import drift as drift_cmd
+
+        code = {"run": cmd_run, "score": cmd_score,
+                "compile": orchestration_cli.cmd_compile,
+                "drift": drift_cmd.cmd_drift}[args.command](args)
     except (UsageError, ConfigError, InputError) as e:
         print(f"error: {e}".replace("\n", " "), file=sys.stderr)
         return EXIT_USAGE
@@ -254,6 +312,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return EXIT_ERROR
     except Exception as e:  # noqa: BLE001 - last resort: say what failed, keep the trace
+        from components.validation.errors import find_in_chain
+
+        rejected = find_in_chain(e)  # the data gate stopped the run (maybe wrapped by Beam)
+        if rejected is not None:
+            print(f"error: {rejected}".replace("\n", " "), file=sys.stderr)
+            return EXIT_USAGE
         logging.exception("anomaly-pipeline failed")
         print(f"error: {type(e).__name__}: {e}".splitlines()[0], file=sys.stderr)
         return EXIT_ERROR

@@ -8,9 +8,11 @@ from typing import Dict, List, Optional
 
 # Direct imports, not `tfx.v1`: the v1 facade also imports the Google Cloud
 # extensions, ~10 s of start-up on every run.
-from tfx.components import (CsvExampleGen, ExampleValidator, Pusher, SchemaGen,
+from tfx.components import (CsvExampleGen, ExampleValidator, SchemaGen,
                             StatisticsGen, Trainer, Transform)
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
     LatestBlessedModelStrategy)
 from tfx.orchestration import pipeline as tfx_pipeline
@@ -18,7 +20,12 @@ from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2, transform_pb2
 from tfx.types import Channel, standard_artifacts
 
 from components.evaluator.component import AnomalyEvaluator
+from components.registry.component import RegistryPusher, registry_config
+from components.validation import reference as data_reference
+from components.validation.component import AcceptedStatistics, DataGate
 from pipeline.config import PipelineConfig
+from pipeline import spans
+from pipeline.span_window import span_window_resolver
 
 PREPROCESSING_FN = "components.transform.preprocessing_fn"
 RUN_FN = "components.trainer.run_fn"
@@ -26,6 +33,9 @@ RUN_FN = "components.trainer.run_fn"
 COMPONENT_IDS = (
     "CsvExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform",
     "Trainer", "latest_blessed_model_resolver", "AnomalyEvaluator", "Pusher",
+    # The data gate (components/validation); `reference_schema` only once a
+    # reference schema exists (after the first push).
+    "accepted_statistics_resolver", "DataGate",
 )
 
 
@@ -49,6 +59,11 @@ def evaluator_config(cfg: PipelineConfig) -> Dict:
             "threshold": d["threshold"], "evaluation": d["evaluation"]}
 
 
+def gate_config(cfg: PipelineConfig) -> Dict:
+    return {"label_column": cfg.data.label_column, "split": "train",
+            **cfg.to_dict()["drift"]}
+
+
 def create_pipeline(
     cfg: PipelineConfig,
     input_base: str,
@@ -63,13 +78,41 @@ def create_pipeline(
             example_gen_pb2.Input.Split(name="single_split", pattern=input_pattern)]),
         output_config=split_config(cfg.data.eval_ratio),
     )
+    # Span inputs with --window K: Transform and the Trainer read the newest K
+    # ingested spans (pipeline/span_window.py); everything else the newest span.
+    training_examples, span_nodes = example_gen.outputs["examples"], []
+    if cfg.data.window > 1 and spans.has_span_spec(input_pattern):
+        window = span_window_resolver(example_gen, cfg.data.window)
+        training_examples, span_nodes = window.outputs["examples"], [window]
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = SchemaGen(
         statistics=statistics_gen.outputs["statistics"], infer_feature_shape=True)
+    # New data is validated against the reference schema (that of the first
+    # run that pushed a model) once there is one; Transform keeps SchemaGen's.
+    gate_nodes, validation_schema = [], schema_gen.outputs["schema"]
+    reference_schema_file = data_reference.pipeline_schema_file(cfg.output_dir)
+    if reference_schema_file:
+        reference_schema = ImportSchemaGen(schema_file=reference_schema_file).with_id(
+            "reference_schema")
+        gate_nodes, validation_schema = [reference_schema], reference_schema.outputs["schema"]
     example_validator = ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+        statistics=statistics_gen.outputs["statistics"], schema=validation_schema)
+    # The data gate: anomalies or drift against the last accepted run's
+    # statistics stop the run here, before Transform and the Trainer.
+    accepted_statistics = Resolver(
+        strategy_class=LatestArtifactStrategy,
+        statistics=Channel(type=AcceptedStatistics),
+    ).with_id("accepted_statistics_resolver")
+    data_gate = DataGate(
+        statistics=statistics_gen.outputs["statistics"],
+        schema=validation_schema,
+        anomalies=example_validator.outputs["anomalies"],
+        baseline_statistics=accepted_statistics.outputs["statistics"],
+        gate_config=json.dumps(gate_config(cfg), sort_keys=True),
+    )
+    gate_nodes += [accepted_statistics, data_gate]
     transform = Transform(
-        examples=example_gen.outputs["examples"],
+        examples=training_examples,
         schema=schema_gen.outputs["schema"],
         preprocessing_fn=PREPROCESSING_FN,
         # The Trainer applies the transform graph inside tf.data; writing the
@@ -78,9 +121,10 @@ def create_pipeline(
         splits_config=transform_pb2.SplitsConfig(analyze=["train"]),
         custom_config={"label_column": cfg.data.label_column},
     )
+    transform.add_upstream_node(data_gate)
     trainer = Trainer(
         run_fn=RUN_FN,
-        examples=example_gen.outputs["examples"],
+        examples=training_examples,
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         train_args=trainer_pb2.TrainArgs(splits=["train"]),
@@ -97,17 +141,24 @@ def create_pipeline(
         model=trainer.outputs["model"],
         transform_graph=transform.outputs["transform_graph"],
         baseline_model=model_resolver.outputs["model"],
-        evaluator_config=json.dumps(evaluator_config(cfg), sort_keys=True),
         baseline_blessing=model_resolver.outputs["model_blessing"],
+        evaluator_config=json.dumps(evaluator_config(cfg), sort_keys=True),
+        statistics=statistics_gen.outputs["statistics"],  # for report.html
     )
-    pusher = Pusher(
+    # The stock Pusher's spec + executor subclass: atomic push, then MLflow
+    # registration; evaluation/examples/schema only describe the version.
+    pusher = RegistryPusher(
         model=evaluator.outputs["thresholded_model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=cfg.serving_dir)),
-    )
-    components = [example_gen, statistics_gen, schema_gen, example_validator, transform,
-                  trainer, model_resolver, evaluator, pusher]
+        custom_config=registry_config(cfg),
+        evaluation=evaluator.outputs["evaluation"],
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+    ).with_id("Pusher")
+    components = [example_gen, *span_nodes, statistics_gen, schema_gen, example_validator,
+                  *gate_nodes, transform, trainer, model_resolver, evaluator, pusher]
     return tfx_pipeline.Pipeline(
         pipeline_name=cfg.pipeline_name,
         pipeline_root=cfg.pipeline_root,

@@ -26,12 +26,21 @@ def _read_json(path: str) -> Optional[Dict[str, Any]]:
 class RunRecord:
     """The components of the newest pipeline run and their output artifacts."""
 
-    def __init__(self, metadata_path: str):
-        config = metadata_store_pb2.ConnectionConfig()
-        config.sqlite.filename_uri = metadata_path
-        config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    def __init__(self, metadata_path: str, connection_config=None,
+                 pipeline_name: Optional[str] = None):
+        # connection_config: a MySQL ConnectionConfig (pipeline/metadata.py)
+        # instead of the SQLite file at metadata_path; pipeline_name: only runs
+        # of that pipeline (a shared store holds several).
+        config = connection_config
+        if config is None:
+            config = metadata_store_pb2.ConnectionConfig()
+            config.sqlite.filename_uri = metadata_path
+            config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
         self.store = metadata_store.MetadataStore(config)
         runs = self.store.get_contexts_by_type("pipeline_run")
+        if pipeline_name is not None:
+            runs = [r for r in runs if pipeline_name in {
+                p.name for p in self.store.get_parent_contexts_by_context(r.id)}]
         if not runs:
             raise RuntimeError(f"no pipeline run recorded in {metadata_path}")
         self.run = max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
@@ -73,8 +82,9 @@ def _prop(artifact, name):
     return None
 
 
-def summarize(metadata_path: str) -> Dict[str, Any]:
-    rec = RunRecord(metadata_path)
+def summarize(metadata_path: str, connection_config=None,
+              pipeline_name: Optional[str] = None) -> Dict[str, Any]:
+    rec = RunRecord(metadata_path, connection_config, pipeline_name)
     evaluation = rec.outputs("AnomalyEvaluator").get("evaluation")
     report = _read_json(os.path.join(evaluation.uri, "evaluation.json")) if evaluation else None
     if report is None:
@@ -104,4 +114,37 @@ def summarize(metadata_path: str) -> Dict[str, Any]:
         "evaluation": os.path.join(evaluation.uri, "evaluation.json"),
         "tensorboard_logdir": run_dir.uri if run_dir else None,
         "epochs_run": (training or {}).get("epochs_run"),
+        "registry": registry_summary(pushed),
+        "comparison": report.get("comparison"),
+        "report": publish_report(report.get("report"), os.path.dirname(metadata_path)),
     }
+
+
+def publish_report(evaluation_report: Optional[str], output_dir: str) -> Optional[str]:
+    """Copies the evaluator's report.html (an artifact of this run, possibly
+    cached) to <output>/report.html and returns that path; None if there is none."""
+    import shutil
+
+    if not evaluation_report or not os.path.exists(evaluation_report):
+        return None
+    dst = os.path.join(output_dir, "report.html")
+    tmp = dst + f".tmp-{os.getpid()}"
+    shutil.copyfile(evaluation_report, tmp)
+    os.replace(tmp, dst)
+    return dst
+
+
+def registry_summary(pushed) -> Optional[Dict[str, Any]]:
+    """{"uri", "name", "version", "champion", "manifest"[, "error"]} from the
+    PushedModel artifact (set by components/registry/executor.py); version is
+    null when nothing was pushed or registration failed (then "error" says why)."""
+    if pushed is None or _prop(pushed, "registry_uri") is None:
+        return None
+    out = {"uri": _prop(pushed, "registry_uri"), "name": _prop(pushed, "registry_name"),
+           "version": _prop(pushed, "registry_version"),
+           "champion": _prop(pushed, "registry_champion"),
+           "manifest": _prop(pushed, "registry_manifest")}
+    error = _prop(pushed, "registry_error")
+    if error:
+        out["error"] = error
+    return out

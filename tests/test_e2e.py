@@ -70,7 +70,10 @@ def test_summary_is_the_contract_json(run):
     assert 300 < s["train_rows"] < 600
     assert sorted(s["components"]["ran"]) == sorted([
         "CsvExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform",
-        "Trainer", "latest_blessed_model_resolver", "AnomalyEvaluator", "Pusher"])
+        "Trainer", "latest_blessed_model_resolver", "AnomalyEvaluator", "Pusher",
+        # accepted_statistics_resolver is absent: on a first run it finds no
+        # accepted statistics and TFX records its execution as FAILED.
+        "DataGate"])
     pushed = s["pushed_model"]
     assert pushed.startswith(str(run["out"] / "serving_model" / "anomaly_detector"))
     assert os.path.basename(pushed).isdigit()
@@ -148,6 +151,43 @@ def test_threshold_json_beside_the_model(run):
     assert info["threshold"] == pytest.approx(run["summary"]["threshold"])
     stats = info["error_stats"]["normal"]
     assert info["threshold"] == pytest.approx(stats["mean"] + 3 * stats["std"], rel=1e-6)
+
+
+def test_report_html_is_written_with_every_part(run):
+    """report.html: in the evaluation artifact and copied to <output>, self-contained."""
+    import base64
+    import re
+
+    s = run["summary"]
+    assert s["report"] == str(run["out"] / "report.html")
+    text = open(s["report"]).read()
+    evaluation_dir = os.path.dirname(s["evaluation"])
+    assert open(os.path.join(evaluation_dir, "report.html")).read() == text
+    assert json.load(open(s["evaluation"]))["report"] == os.path.join(evaluation_dir,
+                                                                       "report.html")
+    assert not re.search(r'(src|href)="(http|//|file:)', text)  # nothing external
+    sections = dict(re.findall(r"<section id='(\w+)'>(.*?)</section>", text, re.S))
+    assert set(sections) == {"summary", "training", "errors", "curves", "confusion",
+                             "features", "baseline", "data"}
+
+    def pngs(html):
+        imgs = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
+        assert all(base64.b64decode(i)[:4] == b"\x89PNG" for i in imgs)
+        return imgs
+
+    assert pngs(sections["training"]) and "validation loss" in sections["training"]
+    assert pngs(sections["errors"]) and "anomaly" in sections["errors"]
+    assert pngs(sections["curves"])
+    m = s["metrics"]
+    assert f"{s['metrics']['roc_auc']:.4f}" in sections["summary"]
+    evaluation = json.load(open(s["evaluation"]))["metrics"]
+    assert f"<td>{evaluation['tp']:,}</td>" in sections["confusion"] and m["n_anomalies"] > 0
+    assert pngs(sections["features"]) and all(f"<td>{f}</td>" in sections["features"]
+                                              for f in FEATURES)
+    assert "No baseline" in sections["baseline"]  # the first run in this output
+    assert "train split" in sections["data"] and "<td>x0</td>" in sections["data"]
+    errors = np.load(os.path.join(evaluation_dir, "errors.npz"))
+    assert errors["normal"].size + errors["anomaly"].size == m["eval_rows"]
 
 
 def test_score_flags_most_outliers_and_few_normal_rows(run, tmp_path):

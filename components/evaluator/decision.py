@@ -2,8 +2,8 @@
 
 Which rows fit the threshold:
 - with labels: the eval split's normal rows (label 0), except `contamination`
-  (all rows: it is the expected anomaly rate of the data) and `best_f1`
-  (all rows with their labels);
+  (all rows: it is the expected anomaly rate of the data), `best_f1` and
+  `auto` when it picks best_f1 (all rows with their labels);
 - without labels: all eval rows.
 
 A candidate is blessed unless: the eval split is empty, any error is NaN/Inf,
@@ -18,7 +18,8 @@ import numpy as np
 from components.evaluator import thresholds
 from components.evaluator.scoring import ANOMALY, NORMAL, UNLABELED, ModelSummary
 
-USES_ALL_ROWS = ("contamination", "best_f1")
+USES_ALL_ROWS = ("contamination", "best_f1", "auto")
+USES_LABELS = ("best_f1", "auto")
 
 
 def _rows(summary: ModelSummary, labeled: bool) -> Tuple[np.ndarray, Optional[np.ndarray]]:
@@ -36,9 +37,20 @@ def fit_threshold(summary: ModelSummary, labeled: bool, method: str,
     errors, labels = _rows(summary, labeled)
     if labeled and method not in USES_ALL_ROWS:
         errors, labels = summary.groups[NORMAL].sample(), None
-    elif method != "best_f1":
+    elif method not in USES_LABELS:
         labels = None
     return thresholds.compute_threshold(method, errors, dict(params), labels=labels)
+
+
+def fitted_on(thr: thresholds.ThresholdResult, labeled: bool) -> str:
+    """Which eval rows the threshold was fitted on, in words (threshold.json)."""
+    if not labeled:
+        return "eval split, all rows"
+    if thr.method in USES_LABELS and thr.details.get("chosen", "best_f1") == "best_f1":
+        return "eval split, all rows with their labels (F1-maximising threshold)"
+    if thr.method in USES_ALL_ROWS and thr.method not in USES_LABELS:
+        return "eval split, all rows"
+    return "eval split, normal rows (label 0)"
 
 
 def model_metrics(summary: ModelSummary, labeled: bool, threshold: float) -> Dict[str, Any]:

@@ -138,9 +138,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             "method": thr.method,
             "params": thr.params,
             "details": thr.details,
-            "fitted_on": ("eval split, all rows" if (not labeled or thr.method in
-                                                     decision.USES_ALL_ROWS)
-                          else "eval split, normal rows (label 0)"),
+            "fitted_on": decision.fitted_on(thr, labeled),
             "error_stats": cand["error_stats"],
             "features": feature_keys,
             "label_column": label,

@@ -4,9 +4,10 @@ from pipeline.pipeline import create_pipeline
 
 
 def metadata_config(cfg: PipelineConfig):
-    from tfx.orchestration import metadata
+    """SQLite under --output, or MySQL with --metadata-mysql (pipeline/metadata.py)."""
+    from pipeline import metadata
 
-    return metadata.sqlite_metadata_connection_config(cfg.metadata_path)
+    return metadata.connection_config(cfg)
 
 
 def run(cfg: PipelineConfig, input_base: str, input_pattern: str) -> None:
