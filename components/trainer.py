@@ -1,85 +1,132 @@
 """Trainer's `run_fn`: fit the autoencoder on normal training rows, export it.
 
-Transform runs with `materialize=False`; the Trainer reads the raw
-tf.Examples ExampleGen wrote and applies the TFT layer inside tf.data, so the
-training data is never transformed and written to disk twice.
+Transform runs with `materialize=False`; the Trainer reads the raw examples
+ExampleGen wrote (Parquet or TFRecords, components/examples_io.py) in record
+batches and applies the TFT layer to each, so the training data is never
+transformed and written to disk twice. The z-scored rows are then fed to
+Keras as arrays, exactly like the plain recipe's (`TrainingData`), or
+streamed every epoch when they exceed `model.memory_budget_mb`.
 """
 import json
 import logging
 import os
-from typing import Dict, List, Optional, Tuple
+import time
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import keras
+import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from components import features, signatures
+from components import examples_io, features, signatures
 from components.model import build_autoencoder, layer_sizes
 from pipeline.config import PipelineConfig, from_json
 
-PARSE_BATCH = 1024
+PARSE_BATCH = 65536
+EVAL_BATCH = 8192
 TRAINING_SUMMARY = "training_summary.json"
 
 
-def _files(file_pattern) -> List[str]:
+def split_uris(file_pattern) -> List[str]:
+    """The split folders behind the Trainer's file patterns (`.../Split-train/*`)."""
     patterns = file_pattern if isinstance(file_pattern, (list, tuple)) else [file_pattern]
-    files = sorted(f for p in patterns for f in tf.io.gfile.glob(p))
-    if not files:
-        raise ValueError(f"no training files match {file_pattern}")
-    return files
+    uris = [p[:-2] if p.endswith("/*") else p for p in patterns]
+    if not uris:
+        raise ValueError("no training examples")
+    return uris
 
 
-def feature_matrix_dataset(file_pattern, tft_output: tft.TFTransformOutput,
-                           feature_keys: List[str], label_column: Optional[str],
-                           normal_only: bool) -> tf.data.Dataset:
-    """Unbatched dataset of z-scored feature vectors (float32 [d]) from raw examples.
+def transformed_blocks(file_pattern, tft_output: tft.TFTransformOutput,
+                       feature_keys: List[str], label_column: Optional[str],
+                       normal_only: bool, validation_split: float
+                       ) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+    """(train rows, validation rows) per record batch: z-scored float32 [n, d].
 
-    With `normal_only`, rows whose label is not 0 are dropped: the autoencoder
-    learns what normal looks like.
+    The split is streamed in record batches (components/examples_io.py:
+    Parquet or TFRecords); each batch goes through the TFT layer as one
+    tensor per column. With `normal_only`, rows whose label is not 0 are
+    dropped first: the autoencoder learns what normal looks like. Validation
+    rows are deterministic: of every 100 (normal) rows in stream order, the
+    first round(100 * validation_split).
     """
     raw_spec = tft_output.raw_feature_spec()
     tft_layer = tft_output.transform_features_layer()
     keys = list(feature_keys) + ([label_column] if label_column else [])
-    spec = {k: raw_spec[k] for k in keys}
-
-    def to_matrix(serialized):
-        raw = tf.io.parse_example(serialized, spec)
-        transformed = tft_layer({k: raw[k] for k in feature_keys})
-        x = tf.concat([tf.reshape(tf.cast(transformed[features.transformed_name(k)], tf.float32),
-                                  [-1, 1]) for k in feature_keys], axis=1)
-        if normal_only and label_column:
-            keep = tf.equal(tf.reshape(raw[label_column], [-1]), 0)
-            x = tf.boolean_mask(x, keep)
-        return x
-
-    ds = tf.data.TFRecordDataset(_files(file_pattern), compression_type="GZIP")
-    return (ds.batch(PARSE_BATCH)
-              .map(to_matrix, num_parallel_calls=tf.data.AUTOTUNE)
-              .unbatch())
-
-
-def split_train_validation(ds: tf.data.Dataset, validation_split: float
-                           ) -> Tuple[tf.data.Dataset, Optional[tf.data.Dataset]]:
-    """Deterministic split: of every 100 rows, the first round(100*split) validate."""
-    if validation_split <= 0:
-        return ds, None
     cut = int(round(100 * validation_split))
-    indexed = ds.enumerate()
-    is_val = lambda i, x: tf.math.floormod(i, 100) < cut  # noqa: E731
-    val = indexed.filter(is_val).map(lambda i, x: x)
-    train = indexed.filter(lambda i, x: tf.logical_not(is_val(i, x))).map(lambda i, x: x)
-    return train, val
+    seen = 0
+    for uri in split_uris(file_pattern):
+        for batch in examples_io.iter_record_batches(uri, keys, PARSE_BATCH):
+            cols = {k: examples_io.column_values(batch, k) for k in keys}
+            keep = None
+            if normal_only and label_column:
+                keep = cols[label_column] == 0
+            raw = {}
+            for k in feature_keys:
+                v = cols[k] if keep is None else cols[k][keep]
+                raw[k] = tf.reshape(tf.constant(v.astype(raw_spec[k].dtype.as_numpy_dtype,
+                                                         copy=False)),
+                                    [-1] + list(raw_spec[k].shape))
+            n = int(next(iter(raw.values())).shape[0]) if raw else 0
+            if n == 0:
+                continue
+            out = tft_layer(raw)
+            x = np.concatenate([np.reshape(out[features.transformed_name(k)].numpy(), (-1, 1))
+                                for k in feature_keys], axis=1).astype(np.float32, copy=False)
+            is_val = (np.arange(seen, seen + n) % 100) < cut
+            seen += n
+            yield x[~is_val], x[is_val]
 
 
-def _as_xy(ds: tf.data.Dataset, batch_size: int, shuffle: bool, seed: int,
-           n_rows: int) -> tf.data.Dataset:
-    if shuffle:
-        ds = ds.shuffle(min(max(n_rows, 1), 100_000), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).map(lambda x: (x, x)).prefetch(tf.data.AUTOTUNE)
+class TrainingData:
+    """The z-scored training and validation rows, in memory or streamed.
 
+    In memory (the default while 4 * d bytes per row fit in
+    `model.memory_budget_mb`): two float32 matrices, fed to Keras like the
+    plain recipe's arrays (shuffled every epoch). Beyond the budget the
+    examples are read again every epoch as a tf.data stream of record
+    batches, rows shuffled within each batch and the batches re-cut to the
+    training batch size; at most `STREAM_VALIDATION_ROWS` validation rows are
+    kept (for early stopping). Memory then stays at a few batches.
+    """
 
-def _count(ds: tf.data.Dataset) -> int:
-    return int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1).numpy())
+    STREAM_VALIDATION_ROWS = 200_000
+
+    def __init__(self, blocks_fn, n_features: int, budget_bytes: int):
+        self._blocks_fn, self._d = blocks_fn, n_features
+        train, val, size = [], [], 0
+        self.streaming = False
+        self.n_train = self.n_val = 0
+        for t, v in blocks_fn():
+            if not self.streaming:
+                train.append(t)
+                size += t.nbytes + v.nbytes
+                if size > budget_bytes:
+                    self.streaming, train = True, []
+            if not self.streaming or self.n_val < self.STREAM_VALIDATION_ROWS:
+                val.append(v)
+            self.n_train += len(t)
+            self.n_val += len(v)
+        self.x_val = (np.concatenate(val) if val else np.zeros((0, n_features), np.float32))
+        if self.streaming:
+            self.x_val = self.x_val[:self.STREAM_VALIDATION_ROWS]
+            self.x_train = None
+        else:
+            self.x_train = (np.concatenate(train) if train
+                            else np.zeros((0, n_features), np.float32))
+
+    def train_dataset(self, batch_size: int, seed: int) -> tf.data.Dataset:
+        """The streamed training set (only when `streaming`)."""
+        d = self._d
+
+        def gen():
+            for t, _ in self._blocks_fn():
+                if len(t):
+                    yield t
+
+        ds = tf.data.Dataset.from_generator(
+            gen, output_signature=tf.TensorSpec([None, d], tf.float32))
+        ds = ds.map(lambda x: tf.random.shuffle(x, seed=seed)).rebatch(batch_size)
+        return ds.map(lambda x: (x, x)).prefetch(tf.data.AUTOTUNE)
 
 
 def train(cfg: PipelineConfig, train_files, tft_output: tft.TFTransformOutput,
@@ -89,14 +136,18 @@ def train(cfg: PipelineConfig, train_files, tft_output: tft.TFTransformOutput,
     keras.utils.set_random_seed(mcfg.seed)
     feature_keys = features.feature_keys(tft_output.raw_feature_spec().keys(), label)
 
-    rows = feature_matrix_dataset(train_files, tft_output, feature_keys, label,
-                                  normal_only=bool(label)).cache()
-    train_ds, val_ds = split_train_validation(rows, mcfg.validation_split)
-    n_train = _count(train_ds)
-    n_val = _count(val_ds) if val_ds is not None else 0
+    t0 = time.time()
+    data = TrainingData(
+        lambda: transformed_blocks(train_files, tft_output, feature_keys, label,
+                                   normal_only=bool(label),
+                                   validation_split=mcfg.validation_split),
+        len(feature_keys), int(mcfg.memory_budget_mb) << 20)
+    n_train, n_val = data.n_train, len(data.x_val)
     if n_train == 0:
         raise ValueError("no training rows" + (f" with {label} == 0" if label else ""))
 
+    read_seconds = time.time() - t0
+    t0 = time.time()
     model = build_autoencoder(len(feature_keys), mcfg)
     callbacks = []
     monitor = "val_loss" if n_val else "loss"
@@ -105,20 +156,34 @@ def train(cfg: PipelineConfig, train_files, tft_output: tft.TFTransformOutput,
             monitor=monitor, patience=mcfg.early_stopping_patience, restore_best_weights=True))
     if log_dir:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"))
-    history = model.fit(
-        _as_xy(train_ds, mcfg.batch_size, True, mcfg.seed, n_train),
-        validation_data=_as_xy(val_ds, mcfg.batch_size, False, mcfg.seed, n_val) if n_val else None,
-        epochs=mcfg.epochs, callbacks=callbacks, verbose=2)
+    validation = (data.x_val, data.x_val) if n_val else None
+    batch_size = mcfg.effective_batch_size(n_train)
+    if data.streaming:
+        logging.info("training data (%d rows) exceeds model.memory_budget_mb=%d: streaming it "
+                     "every epoch", n_train, mcfg.memory_budget_mb)
+        history = model.fit(data.train_dataset(batch_size, mcfg.seed),
+                            validation_data=validation, validation_batch_size=EVAL_BATCH,
+                            epochs=mcfg.epochs, callbacks=callbacks, verbose=2)
+    else:
+        history = model.fit(data.x_train, data.x_train, batch_size=batch_size,
+                            shuffle=True, validation_data=validation,
+                            validation_batch_size=max(batch_size, EVAL_BATCH),
+                            epochs=mcfg.epochs, callbacks=callbacks, verbose=2)
+    fit_seconds = time.time() - t0
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     summary = {
         "train_rows": n_train,
         "validation_rows": n_val,
+        "validation_rows_total": data.n_val,
+        "streamed": data.streaming,
+        "batch_size": batch_size,
         "n_features": len(feature_keys),
         "layer_sizes": layer_sizes(len(feature_keys), mcfg),
         "epochs_run": len(hist.get("loss", [])),
         "best_epoch": (int(min(range(len(hist[monitor])), key=hist[monitor].__getitem__)) + 1
                        if hist.get(monitor) else None),
         "history": hist,
+        "seconds": {"read_and_transform": round(read_seconds, 2), "fit": round(fit_seconds, 2)},
     }
     return model, feature_keys, summary
 
@@ -129,10 +194,12 @@ def run_fn(fn_args) -> None:
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     model, feature_keys, summary = train(cfg, fn_args.train_files, tft_output,
                                          log_dir=fn_args.model_run_dir)
+    t0 = time.time()
     signatures.export_serving_model(
         model, tft_output, feature_keys, fn_args.serving_model_dir,
         metadata={"label_column": cfg.data.label_column, "model": cfg.to_dict()["model"],
-                  "train_rows": summary["train_rows"]})
+                  "train_rows": summary["train_rows"]}, model_config=cfg.model)
+    summary["seconds"]["export"] = round(time.time() - t0, 2)
     signatures.write_json(os.path.join(fn_args.model_run_dir, TRAINING_SUMMARY), summary)
     signatures.write_json(os.path.join(fn_args.serving_model_dir, "assets", TRAINING_SUMMARY),
                           summary)

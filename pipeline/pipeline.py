@@ -8,8 +8,9 @@ from typing import Dict, List, Optional
 
 # Direct imports, not `tfx.v1`: the v1 facade also imports the Google Cloud
 # extensions, ~10 s of start-up on every run.
-from tfx.components import (CsvExampleGen, ExampleValidator, SchemaGen,
-                            StatisticsGen, Trainer, Transform)
+from tfx.components import ExampleValidator, SchemaGen, StatisticsGen, Trainer, Transform
+from tfx.components.example_gen.component import FileBasedExampleGen
+from tfx.dsl.components.base import executor_spec
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
@@ -20,6 +21,7 @@ from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2, transform_pb2
 from tfx.types import Channel, standard_artifacts
 
 from components.evaluator.component import AnomalyEvaluator
+from components.example_gen import executor as example_gen_executor
 from components.registry.component import RegistryPusher, registry_config
 from components.validation import reference as data_reference
 from components.validation.component import AcceptedStatistics, DataGate
@@ -48,6 +50,26 @@ def split_config(eval_ratio: float) -> example_gen_pb2.Output:
     ]))
 
 
+def example_gen_component(cfg: PipelineConfig, input_base: str, input_pattern: str,
+                          range_config=None) -> FileBasedExampleGen:
+    """The CsvExampleGen node: TFX's file-based ExampleGen with our vectorized
+    CSV executor (components/example_gen), id `CsvExampleGen`. Parquet or
+    GZIP tf.Example TFRecords, as `cfg.data.example_format` says."""
+    parquet = cfg.data.example_format == "parquet"
+    return FileBasedExampleGen(
+        input_base=input_base,
+        input_config=example_gen_pb2.Input(splits=[
+            example_gen_pb2.Input.Split(name="single_split", pattern=input_pattern)]),
+        output_config=split_config(cfg.data.eval_ratio),
+        range_config=range_config,
+        output_data_format=(example_gen_pb2.FORMAT_PARQUET if parquet
+                            else example_gen_pb2.FORMAT_TF_EXAMPLE),
+        output_file_format=(example_gen_pb2.FILE_FORMAT_PARQUET if parquet
+                            else example_gen_pb2.FORMAT_TFRECORDS_GZIP),
+        custom_executor_spec=executor_spec.ExecutorClassSpec(example_gen_executor.Executor),
+    ).with_id("CsvExampleGen")
+
+
 def trainer_config(cfg: PipelineConfig) -> Dict:
     """Only what changes the model, so a new --output keeps the cache valid."""
     return {"data": {"label_column": cfg.data.label_column}, "model": cfg.to_dict()["model"]}
@@ -72,12 +94,7 @@ def create_pipeline(
     beam_pipeline_args: Optional[List[str]] = None,
 ) -> tfx_pipeline.Pipeline:
     """Builds the TFX pipeline for `cfg`, reading CSVs under `input_base`."""
-    example_gen = CsvExampleGen(
-        input_base=input_base,
-        input_config=example_gen_pb2.Input(splits=[
-            example_gen_pb2.Input.Split(name="single_split", pattern=input_pattern)]),
-        output_config=split_config(cfg.data.eval_ratio),
-    )
+    example_gen = example_gen_component(cfg, input_base, input_pattern)
     # Span inputs with --window K: Transform and the Trainer read the newest K
     # ingested spans (pipeline/span_window.py); everything else the newest span.
     training_examples, span_nodes = example_gen.outputs["examples"], []
@@ -119,6 +136,15 @@ def create_pipeline(
         # transformed examples would be a second full copy of the data.
         materialize=False,
         splits_config=transform_pb2.SplitsConfig(analyze=["train"]),
+        # StatisticsGen already describes the raw data; Transform's own pre-
+        # and post-transform statistics would be two more full passes.
+        disable_statistics=True,
+        # The analyzer cache only pays off when a window of spans is analysed
+        # again with one new span; writing it costs ~6 s a run (bench/perf.py).
+        disable_analyzer_cache=cfg.data.window == 1,
+        # The z-score graph traced as TF1 is analysed ~4 s faster than TF2's
+        # (fewer tracings and saves); the Trainer's TFT layer loads either.
+        force_tf_compat_v1=True,
         custom_config={"label_column": cfg.data.label_column},
     )
     transform.add_upstream_node(data_gate)

@@ -325,22 +325,17 @@ def ingest_pipeline(cfg, input_base: str, pattern: str, span: int, connection_co
     """A pipeline of only CsvExampleGen, same pipeline name, node id, input and
     output config as `create_pipeline`'s, pinned to one span (RangeConfig
     static_range; TFX ingests one span per ExampleGen execution)."""
-    from tfx.components import CsvExampleGen
     from tfx.orchestration import pipeline as tfx_pipeline
-    from tfx.proto import example_gen_pb2, range_config_pb2
+    from tfx.proto import range_config_pb2
 
-    from pipeline.pipeline import split_config
+    from pipeline.pipeline import example_gen_component
 
-    example_gen = CsvExampleGen(
-        input_base=input_base,
-        # Must equal create_pipeline's input config, or the window would mix
-        # differently split spans.
-        input_config=example_gen_pb2.Input(splits=[
-            example_gen_pb2.Input.Split(name="single_split", pattern=pattern)]),
-        output_config=split_config(cfg.data.eval_ratio),
+    # Must equal create_pipeline's ExampleGen, or the window would mix
+    # differently split spans.
+    example_gen = example_gen_component(
+        cfg, input_base, pattern,
         range_config=range_config_pb2.RangeConfig(static_range=range_config_pb2.StaticRange(
-            start_span_number=span, end_span_number=span)),
-    )
+            start_span_number=span, end_span_number=span)))
     return tfx_pipeline.Pipeline(
         pipeline_name=cfg.pipeline_name, pipeline_root=cfg.pipeline_root,
         components=[example_gen], enable_cache=cfg.enable_cache,
@@ -357,5 +352,5 @@ def backfill(cfg, plan: SpanPlan, connection_config) -> List[int]:
     for number in missing:
         LocalDagRunner().run(ingest_pipeline(
             cfg, plan.input_base, plan.pattern, number, connection_config,
-            ["--direct_running_mode=in_memory", *cfg.beam_args]))
+            list(cfg.beam_args)))
     return missing

@@ -9,7 +9,8 @@ from pipeline.config import ConfigError, ModelConfig, build_config
 def test_defaults_follow_the_reference_recipe_except_output_and_early_stopping():
     cfg = build_config()
     m = cfg.model
-    assert (m.epochs, m.batch_size, m.validation_split, m.activation) == (50, 32, 0.2, "relu")
+    assert (m.epochs, m.validation_split, m.activation) == (50, 0.2, "relu")
+    assert m.batch_size is None and m.effective_batch_size(1_000) == 32  # the recipe's 32
     assert m.encoding_size(20) == 14  # round(0.7 d), the seed's 20 -> 14
     assert m.output_activation == "linear" and m.early_stopping_patience == 5
     assert cfg.threshold.method == "mean_std"
@@ -65,3 +66,14 @@ def test_encoding_dim_overrides_ratio():
     assert ModelConfig(encoding_dim=3).encoding_size(20) == 3
     assert ModelConfig(encoding_ratio=0.5).encoding_size(9) == 4  # round(4.5) -> 4 (banker's)
     assert ModelConfig().encoding_size(1) == 1
+
+
+def test_batch_size_by_data_size_keeps_about_a_thousand_steps_per_epoch():
+    m = ModelConfig()
+    assert [m.effective_batch_size(n) for n in (500, 32_000, 64_001, 100_000, 800_000)] == \
+        [32, 32, 64, 128, 1024]
+    assert m.effective_batch_size(50_000_000) == 4096  # max_auto_batch_size
+    assert ModelConfig(max_auto_batch_size=256).effective_batch_size(10_000_000) == 256
+    assert ModelConfig(batch_size=7).effective_batch_size(10_000_000) == 7  # explicit wins
+    with pytest.raises(ConfigError, match="batch_size"):
+        build_config(overrides={"model": {"batch_size": 0}})

@@ -95,13 +95,15 @@ def _serialize(df):
 
 
 def _train_split(out_dir):
+    """The train split as ExampleGen wrote it (Parquet, one-value list columns)."""
+    import pyarrow.parquet as pq
+
     files = glob.glob(str(out_dir / "pipeline_root" / "CsvExampleGen" / "examples" / "*"
-                          / "Split-train" / "*.gz"))
-    spec = {k: tf.io.FixedLenFeature([], tf.float32) for k in FEATURES}
-    spec["label"] = tf.io.FixedLenFeature([], tf.int64)
-    rows = [tf.io.parse_single_example(r, spec)
-            for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
-    return pd.DataFrame({k: [float(r[k]) for r in rows] for k in spec})
+                          / "Split-train" / "*.parquet"))
+    assert files, "no Parquet train split"
+    table = pq.read_table(files)
+    return pd.DataFrame({k: table.column(k).combine_chunks().flatten().to_numpy()
+                         .astype(np.float64) for k in FEATURES + ["label"]})
 
 
 def test_signature_and_numpy_recomputation(run):
@@ -199,7 +201,10 @@ def test_score_flags_most_outliers_and_few_normal_rows(run, tmp_path):
     stats = json.loads(proc.stdout.strip().splitlines()[-1])
     scored = pd.read_csv(dst)
     assert stats["rows"] == len(fresh) == len(scored)
-    assert list(scored.columns) == list(fresh.columns) + ["reconstruction_error", "is_anomaly"]
+    assert list(scored.columns) == list(fresh.columns) + ["reconstruction_error", "is_anomaly",
+                                                          "top_features"]
+    # The injected outliers are off in every feature; each row names 3 of them.
+    assert scored["top_features"].str.count(";").eq(2).all()
     np.testing.assert_array_equal(scored["label"], fresh["label"])
     flagged = scored.groupby("label")["is_anomaly"].mean()
     assert flagged[1] >= 0.8, flagged

@@ -97,8 +97,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         with self._make_beam_pipeline() as p:
             summaries = {
                 name: p | f"Score_{name}" >> SummarizeErrors(
-                    os.path.join(uri, "*"), model_dirs, len(feature_keys),
-                    label if labeled else None, raw_spec.get(label),
+                    uri, model_dirs, len(feature_keys), label if labeled else None,
+                    feature_keys + ([label] if labeled else []),
                     batch_size=int(ev_cfg.get("batch_size", 1024)),
                     max_samples=int(ev_cfg.get("max_error_samples", 1_000_000)))
                 for name, uri in eval_sets.items()}

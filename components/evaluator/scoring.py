@@ -1,7 +1,9 @@
 """One Beam pass over the eval split: reconstruction errors of every model.
 
-Rows are scored in batches by each model's `score_stored_examples` signature
-(loaded TF2-style in `DoFn.setup`, tensorflow/tfx#7782), and combined into
+The split is read as Arrow record batches (components/examples_io.py:
+Parquet or TFRecords), each batch is scored as one raw feature matrix by each
+model's `score_features` signature (loaded TF2-style in `DoFn.setup`,
+tensorflow/tfx#7782), and the errors are combined into
 per-class `ErrorStats` (normal / anomaly / unlabeled) plus per-feature error
 sums, so the split is never held in memory as one array.
 """
@@ -13,7 +15,7 @@ import numpy as np
 from components.evaluator.thresholds import ErrorStats
 
 NORMAL, ANOMALY, UNLABELED = "normal", "anomaly", "unlabeled"
-SIGNATURE = "score_stored_examples"
+SIGNATURE = "score_features"
 
 
 class ModelSummary:
@@ -51,29 +53,34 @@ class ModelSummary:
 
 
 class _ScoreBatch(beam.DoFn):
-    def __init__(self, model_dirs: Dict[str, str], label_column: Optional[str],
-                 label_spec):
+    def __init__(self, model_dirs: Dict[str, str], label_column: Optional[str]):
         self._model_dirs = model_dirs
         self._label_column = label_column
-        self._label_spec = label_spec
 
     def setup(self):
         import tensorflow as tf
 
+        from components import signatures
+
         self._tf = tf
         self._loaded = {name: tf.saved_model.load(d) for name, d in self._model_dirs.items()}
         self._fns = {name: m.signatures[SIGNATURE] for name, m in self._loaded.items()}
+        self._features = {name: signatures.read_model_metadata(d)["features"]
+                          for name, d in self._model_dirs.items()}
 
-    def process(self, batch: List[bytes]) -> Iterable[Dict]:
-        tf = self._tf
-        examples = tf.constant(batch, dtype=tf.string)
+    def process(self, batch) -> Iterable[Dict]:
+        from components import examples_io
+
         labels = None
         if self._label_column:
-            parsed = tf.io.parse_example(examples, {self._label_column: self._label_spec})
-            labels = np.reshape(parsed[self._label_column].numpy(), [-1]).astype(np.int64)
+            labels = examples_io.column_values(batch, self._label_column).astype(np.int64)
         out = {"labels": labels}
+        matrices = {}
         for name, fn in self._fns.items():
-            res = fn(examples=examples)
+            key = tuple(self._features[name])
+            if key not in matrices:
+                matrices[key] = self._tf.constant(examples_io.feature_matrix(batch, key))
+            res = fn(features=matrices[key])
             out[name] = (res["reconstruction_error"].numpy().astype(np.float64),
                          res["feature_errors"].numpy().astype(np.float64))
         yield out
@@ -105,21 +112,22 @@ class _Summarize(beam.CombineFn):
 
 
 class SummarizeErrors(beam.PTransform):
-    """Serialized examples matching `file_pattern` -> one {model name: ModelSummary}."""
+    """The examples of split folder `split_uri` -> one {model name: ModelSummary}."""
 
-    def __init__(self, file_pattern: str, model_dirs: Dict[str, str], n_features: int,
-                 label_column: Optional[str], label_spec, batch_size: int, max_samples: int):
+    def __init__(self, split_uri: str, model_dirs: Dict[str, str], n_features: int,
+                 label_column: Optional[str], columns: List[str], batch_size: int,
+                 max_samples: int):
         super().__init__()
-        self._pattern, self._model_dirs = file_pattern, model_dirs
-        self._d, self._label, self._label_spec = n_features, label_column, label_spec
+        self._split_uri, self._model_dirs = split_uri, model_dirs
+        self._d, self._label, self._columns = n_features, label_column, list(columns)
         self._batch, self._max = batch_size, max_samples
 
     def expand(self, pipeline):
+        from components import examples_io
+
         return (pipeline
-                | "Read" >> beam.io.ReadFromTFRecord(self._pattern)
-                | "Batch" >> beam.BatchElements(min_batch_size=min(64, self._batch),
-                                                max_batch_size=self._batch)
-                | "Score" >> beam.ParDo(_ScoreBatch(self._model_dirs, self._label,
-                                                    self._label_spec))
+                | "Read" >> examples_io.ReadRecordBatches(self._split_uri, self._columns,
+                                                          self._batch)
+                | "Score" >> beam.ParDo(_ScoreBatch(self._model_dirs, self._label))
                 | "Summarize" >> beam.CombineGlobally(
                     _Summarize(sorted(self._model_dirs), self._d, self._max)))
