@@ -76,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "output, no early stopping, mean+3*std)")
     m = r.add_argument_group("model")
     m.add_argument("--epochs", type=int, help="training epochs (default 50)")
-    m.add_argument("--batch-size", type=int, help="training batch size (default 32)")
+    m.add_argument("--batch-size", type=int, help="training batch size (default: by data size, "
+                   "32 up to 32k training rows, then about 1,000 steps per epoch, at most 4096)")
     m.add_argument("--learning-rate", type=float, help="Adam learning rate (default 0.001)")
     m.add_argument("--hidden-units", type=_int_list,
                    help="comma-separated sizes of hidden layers around the encoding, e.g. 32,16 "
@@ -129,8 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     orchestration_cli.add_run_arguments(r)  # --window, --span-pattern, --metadata-mysql
 
     s = sub.add_parser("score", help="score a CSV with a pushed model",
-                       description="Writes every input column plus reconstruction_error and "
-                                   "is_anomaly (0/1), one output row per input row.")
+                       description="Writes every input column plus reconstruction_error, "
+                                   "is_anomaly (0/1) and top_features (the features with the "
+                                   "largest shares of the row's error, e.g. "
+                                   "'f3:0.52;f7:0.21;f0:0.09'), one output row per input row.")
     s.add_argument("--model", required=True,
                    help="SavedModel directory, a serving_model/<name> directory (its newest "
                         "version is used), or models:/<name>@champion | models:/<name>/<version> "
@@ -141,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rows per chunk: one Beam element and one model call (default 32768)")
     s.add_argument("--registry-uri", default=None,
                    help="MLflow registry URI for a models:/ --model (default $MLFLOW_TRACKING_URI)")
+    s.add_argument("--top-features", type=int, default=None, metavar="K",
+                   help="features listed per row in the top_features column (default 3; "
+                        "0 leaves the column out)")
     s.add_argument("--beam-arg", action="append", default=[], metavar="ARG",
                    help="Beam pipeline argument passed through, e.g. --beam-arg=--runner=..."
                         " (repeatable)")
@@ -246,6 +252,10 @@ def cmd_run(a: argparse.Namespace) -> int:
 
     logging.info("running the pipeline on %s (%d rows)", cfg.data.path, info.rows)
     metadata_conn = orchestration_cli.metadata_for_summary(cfg)  # None = SQLite file
+    if os.environ.get("ANOMALY_PIPELINE_NO_PREFETCH") != "1":
+        from pipeline import prefetch
+
+        prefetch.start()  # MLflow and matplotlib, for the Pusher and the report
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the summary
         backfilled = orchestration_cli.backfill(cfg, span_plan)  # window spans not ingested
         get_runner(cfg.runner).run(cfg, input_base, pattern)
@@ -281,10 +291,13 @@ def cmd_score(a: argparse.Namespace) -> int:
 
     if a.batch_size is not None and a.batch_size < 1:
         raise UsageError("--batch-size must be >= 1")
+    if a.top_features is not None and a.top_features < 0:
+        raise UsageError("--top-features must be >= 0")
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the JSON line
         stats = scoring.score_csv(a.model, a.input, a.output,
                                   batch_size=a.batch_size or scoring.DEFAULT_ROWS_PER_CHUNK,
-                                  registry_uri=a.registry_uri, beam_args=a.beam_arg)
+                                  registry_uri=a.registry_uri, beam_args=a.beam_arg,
+                                  top_features=a.top_features)
     print(json.dumps(stats, sort_keys=True), flush=True)
     return EXIT_OK
 

@@ -158,15 +158,18 @@ def _tfx_dag(cfg, dag_args: Dict[str, Any]):
     from tfx.orchestration.airflow.airflow_dag_runner import (AirflowDagRunner,
                                                                AirflowPipelineConfig)
 
+    from pipeline.beam_tuning import tune_in_process_runner
     from pipeline.metadata import connection_config
     from pipeline.pipeline import create_pipeline
 
+    tune_in_process_runner()  # the tasks run in the processes that parse this file
     input_base, pattern = input_location(cfg)
     tfx_pipeline = create_pipeline(
         cfg, input_base, pattern, metadata_connection_config=connection_config(cfg),
-        # In-process DirectRunner in each task (fastest here); --beam-arg style
-        # settings (`beam_args` in the config) override, e.g. a PortableRunner.
-        beam_pipeline_args=["--direct_running_mode=in_memory", *cfg.beam_args])
+        # In-process DirectRunner in each task (fastest here, and with no Beam
+        # args TFX skips staging an sdist of itself per task); `beam_args` in
+        # the config (--beam-arg style) override, e.g. a PortableRunner.
+        beam_pipeline_args=list(cfg.beam_args))
     dag = AirflowDagRunner(AirflowPipelineConfig(airflow_dag_config=dag_args)).run(tfx_pipeline)
     check = PythonOperator(task_id=CHECK_TASK_ID, dag=dag,
                            python_callable=functools.partial(check_inputs, cfg.to_json()))

@@ -22,6 +22,10 @@ def beam_args(cfg: PipelineConfig):
 def run(cfg: PipelineConfig, input_base: str, input_pattern: str) -> None:
     from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
 
+    from pipeline.beam_tuning import tune_in_process_runner
+
+    tune_in_process_runner()
+
     pipeline = create_pipeline(cfg, input_base, input_pattern,
                                metadata_connection_config=metadata_config(cfg),
                                beam_pipeline_args=beam_args(cfg))
