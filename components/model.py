@@ -12,8 +12,9 @@ def layer_sizes(n_features: int, cfg: ModelConfig) -> List[int]:
     return hidden + [cfg.encoding_size(n_features)] + hidden[::-1] + [n_features]
 
 
-def build_autoencoder(n_features: int, cfg: ModelConfig) -> keras.Model:
-    """d -> hidden -> encoding -> hidden -> d, compiled with Adam + MSE."""
+def build_autoencoder(n_features: int, cfg: ModelConfig, compile: bool = True) -> keras.Model:
+    """d -> hidden -> encoding -> hidden -> d, compiled with Adam + MSE (unless `compile`
+    is False: the export's inference copy)."""
     if n_features < 1:
         raise ValueError("the autoencoder needs at least one feature")
     sizes = layer_sizes(n_features, cfg)
@@ -29,5 +30,7 @@ def build_autoencoder(n_features: int, cfg: ModelConfig) -> keras.Model:
     outputs = keras.layers.Dense(sizes[-1], activation=cfg.output_activation,
                                  name="reconstruction")(x)
     model = keras.Model(inputs, outputs, name="autoencoder")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate), loss="mse")
+    if compile:
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=cfg.learning_rate),
+                      loss="mse")
     return model

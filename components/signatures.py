@@ -14,8 +14,9 @@ Signatures (see CONTRACT.md):
   skip building tf.Examples.
 
 The threshold is a variable: the Trainer exports NaN (nothing is flagged) and
-the Evaluator writes the fitted value with `write_thresholded_model`.
+the Evaluator writes the fitted value into a copy with `write_thresholded_model`.
 """
+import functools
 import json
 import math
 import os
@@ -29,6 +30,13 @@ METADATA_FILE = "model_metadata.json"
 THRESHOLD_FILE = "threshold.json"
 
 
+class _Untracked:
+    """Not a Trackable: what it holds is not saved as a child object."""
+
+    def __init__(self, value):
+        self.value = value
+
+
 class AnomalyServingModule(tf.Module):
     """Holds the Keras model, the TFT layer and the threshold for export."""
 
@@ -36,7 +44,14 @@ class AnomalyServingModule(tf.Module):
                  feature_keys: List[str], threshold: float = math.nan):
         super().__init__(name="anomaly_serving")
         self.model = model
-        self.tft_layer = tft_layer
+        # TFT's layer is a tf_keras Model: tracked as such, saving it traces
+        # its Keras call functions (~5 s per export) for nothing. It is held
+        # untracked instead and only what it loaded is tracked (the transform
+        # graph's functions and resources), as TFT's layer tracks it itself.
+        self._tft = _Untracked(tft_layer)
+        loader = getattr(tft_layer, "_saved_model_loader", None)
+        if loader is not None:
+            self.tft_resources = loader.__dict__
         self.threshold = tf.Variable(threshold, dtype=tf.float32, trainable=False,
                                      name="threshold")
         self._feature_keys = list(feature_keys)
@@ -47,15 +62,19 @@ class AnomalyServingModule(tf.Module):
         }
 
         spec = [tf.TensorSpec(shape=[None], dtype=tf.string, name="examples")]
-        self.serve = tf.function(self._serve, input_signature=spec)
-        self.score_stored = tf.function(self._score_stored, input_signature=spec)
-        self.transform = tf.function(self._transform_features, input_signature=spec)
-        self.score_matrix = tf.function(self._score_features, input_signature=[
+        # No AutoGraph: these functions have no tensor-dependent Python control
+        # flow, and converting the Keras and TFT layer code they call costs
+        # ~5 s of every export.
+        graph_fn = functools.partial(tf.function, autograph=False)
+        self.serve = graph_fn(self._serve, input_signature=spec)
+        self.score_stored = graph_fn(self._score_stored, input_signature=spec)
+        self.transform = graph_fn(self._transform_features, input_signature=spec)
+        self.score_matrix = graph_fn(self._score_features, input_signature=[
             tf.TensorSpec(shape=[None, len(self._feature_keys)], dtype=tf.float32,
                           name="features")])
 
     def _matrix(self, raw: Dict[str, tf.Tensor]) -> tf.Tensor:
-        transformed = self.tft_layer(raw)
+        transformed = self._tft.value(raw)
         cols = [tf.reshape(tf.cast(transformed[features.transformed_name(k)], tf.float32), [-1, 1])
                 for k in self._feature_keys]
         return tf.concat(cols, axis=1)
@@ -95,13 +114,29 @@ class AnomalyServingModule(tf.Module):
 
 
 def export_serving_model(model, tft_output, feature_keys: List[str], export_dir: str,
-                         metadata: Dict[str, Any]) -> None:
-    """Writes the SavedModel with its three signatures and model_metadata.json."""
-    module = AnomalyServingModule(model, tft_output.transform_features_layer(),
+                         metadata: Dict[str, Any], model_config) -> None:
+    """Writes the SavedModel with its signatures and model_metadata.json."""
+    module = AnomalyServingModule(inference_copy(model, len(feature_keys), model_config),
+                                  tft_output.transform_features_layer(),
                                   tft_output.raw_feature_spec(), feature_keys)
     _save(module, export_dir)
     write_json(os.path.join(export_dir, "assets", METADATA_FILE),
                dict(metadata, features=list(feature_keys)))
+
+
+def inference_copy(model, n_features: int, model_config):
+    """The same layers and weights (components.model), never compiled or fitted.
+
+    A fitted Keras model carries its traced train/test/predict functions and
+    the optimizer's state; `tf.saved_model.save` traces every function it
+    finds on the objects it saves (~6 s per export) and writes the optimizer's
+    variables, none of which a signature uses.
+    """
+    from components.model import build_autoencoder
+
+    copy = build_autoencoder(n_features, model_config, compile=False)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def _save(module, export_dir: str) -> None:
@@ -114,21 +149,44 @@ def _save(module, export_dir: str) -> None:
     tf.saved_model.save(module, export_dir, signatures=signatures)
 
 
+THRESHOLD_CHECKPOINT_KEY = "threshold/.ATTRIBUTES/VARIABLE_VALUE"
+VARIABLES_PREFIX = os.path.join("variables", "variables")
+
+
 def write_thresholded_model(src_dir: str, dst_dir: str, threshold: float,
                             threshold_info: Dict[str, Any]) -> None:
     """Copies the Trainer's SavedModel with the threshold baked in.
 
-    Loads TF2-style (tf.saved_model.load; Keras loading of this model breaks in
-    TFX 1.16, tensorflow/tfx#7782), assigns the variable and saves again, then
-    puts threshold.json and the model metadata into `assets/`.
+    The graph and signatures are copied byte for byte; only the variables
+    checkpoint is written again, with every tensor as it was but the
+    `threshold` variable's. No graph is loaded or traced (a load + save round
+    trip cost ~3 s and could only change what was exported). Then
+    threshold.json and the model metadata go into `assets/`.
     """
-    loaded = tf.saved_model.load(src_dir)
-    loaded.threshold.assign(float(threshold))
-    signatures = {name: loaded.signatures[name] for name in loaded.signatures}
-    tf.saved_model.save(loaded, dst_dir, signatures=signatures)
-    meta = read_json(os.path.join(src_dir, "assets", METADATA_FILE))
-    write_json(os.path.join(dst_dir, "assets", METADATA_FILE), meta)
+    _copy_tree(src_dir, dst_dir)
+    reader = tf.train.load_checkpoint(os.path.join(src_dir, VARIABLES_PREFIX))
+    names = sorted(reader.get_variable_to_dtype_map())
+    if THRESHOLD_CHECKPOINT_KEY not in names:
+        raise ValueError(f"{src_dir}: the SavedModel has no threshold variable")
+    tensors = [tf.constant(float(threshold), tf.float32) if n == THRESHOLD_CHECKPOINT_KEY
+               else tf.constant(reader.get_tensor(n)) for n in names]
+    tf.raw_ops.SaveV2(prefix=os.path.join(dst_dir, VARIABLES_PREFIX), tensor_names=names,
+                      shape_and_slices=[""] * len(names), tensors=tensors)
+    # fingerprint.pb hashes the checkpoint too: written again, as tf.saved_model.save does.
+    from tensorflow.python.saved_model import fingerprinting_utils
+
+    fingerprinting_utils.write_fingerprint(dst_dir)
     write_json(os.path.join(dst_dir, "assets", THRESHOLD_FILE), threshold_info)
+
+
+def _copy_tree(src: str, dst: str) -> None:
+    for dirpath, _, files in tf.io.gfile.walk(src):
+        rel = os.path.relpath(dirpath, src)
+        target = dst if rel == "." else os.path.join(dst, rel)
+        tf.io.gfile.makedirs(target)
+        for name in files:
+            tf.io.gfile.copy(os.path.join(dirpath, name), os.path.join(target, name),
+                             overwrite=True)
 
 
 def read_model_metadata(model_dir: str) -> Dict[str, Any]:
