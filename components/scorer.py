@@ -18,7 +18,7 @@ import numpy as np
 SIGNATURE = "score_features"
 METADATA_FILE = "model_metadata.json"
 THRESHOLD_FILE = "threshold.json"
-OUTPUT_COLUMNS = ("reconstruction_error", "is_anomaly")
+OUTPUT_COLUMNS = ("reconstruction_error", "is_anomaly", "top_features")
 
 
 def _read_json(path: str):
@@ -64,7 +64,8 @@ class SavedModelScorer:
             raise ValueError(f"expected a [n, {len(self.features)}] matrix, got {x.shape}")
         out = self._fn(features=self._tf.constant(x))
         return {"reconstruction_error": out["reconstruction_error"].numpy(),
-                "is_anomaly": out["is_anomaly"].numpy()}
+                "is_anomaly": out["is_anomaly"].numpy(),
+                "feature_errors": out["feature_errors"].numpy()}
 
     def matrix_from_columns(self, columns: Mapping[str, np.ndarray], n: int) -> np.ndarray:
         missing = [f for f in self.features if f not in columns]
@@ -78,9 +79,11 @@ class SavedModelScorer:
     def score_frame(self, frame):
         """A pandas DataFrame with (at least) the feature columns, any order.
 
-        Returns a DataFrame with `reconstruction_error` (float) and
-        `is_anomaly` (0/1) on the same index. Other columns are ignored.
+        Returns a DataFrame with `reconstruction_error` (float), `is_anomaly`
+        (0/1) and `top_features` (components/explain.py) on the same index.
+        Other columns are ignored.
         """
+        from components.explain import top_features
         import pandas as pd
 
         if not isinstance(frame, pd.DataFrame):
@@ -91,4 +94,5 @@ class SavedModelScorer:
         return pd.DataFrame({
             "reconstruction_error": out["reconstruction_error"].astype(np.float64),
             "is_anomaly": out["is_anomaly"].astype(np.int64),
+            "top_features": top_features(out["feature_errors"], self.features),
         }, index=frame.index)

@@ -5,7 +5,7 @@
       |  Create(chunk specs) -> Reshuffle (spread over workers)
       |  Read: seek + read one range, parse the features (pyarrow)
       |  RunInference(SavedModelHandler): tf.saved_model.load, `score_features`
-      |  Write: input lines verbatim + ",<reconstruction_error>,<is_anomaly>"
+      |  Write: input lines verbatim + ",<reconstruction_error>,<is_anomaly>,<top_features>"
       |         to one part file per chunk
       |  Concatenate: header + parts in chunk order -> temporary file -> rename
     one JSON line on stdout (cli.py)
@@ -16,7 +16,9 @@ whatever the file size. The output has one row per input row, in input order
 (checked: the row count must match the input check's count before the output
 is renamed into place, so a failed run never leaves a partial output CSV).
 Input columns are copied verbatim; `reconstruction_error` is the model's
-float32 value (shortest repr), `is_anomaly` is 0/1.
+float32 value (shortest repr), `is_anomaly` is 0/1, `top_features` lists the
+features with the largest shares of the row's error ("f3:0.52;f7:0.21;f0:0.09",
+components/explain.py; `--top-features 0` leaves the column out).
 
 The same command runs on any Beam runner (`--beam-arg=--runner=...`); the
 input, output and model paths must then be readable by the workers, and the
@@ -45,6 +47,7 @@ SIGNATURE = "score_features"
 DEFAULT_ROWS_PER_CHUNK = 32768
 METRICS_NAMESPACE = "anomaly_score"
 OUTPUT_SUFFIX = b",reconstruction_error,is_anomaly"
+TOP_FEATURES_SUFFIX = b",top_features"
 _SAMPLE_BYTES = 1 << 20
 _SEEK_READ = 1 << 16
 
@@ -247,8 +250,9 @@ def read_chunk(spec, columns, features):
     return Chunk(spec.index, data, _parse_features(data, columns, features))
 
 
-def _format_vectorized(data: bytes, errors: np.ndarray, flags: np.ndarray) -> Optional[bytes]:
-    """Each line of `data` + "," + error + "," + flag, all in Arrow kernels.
+def _format_vectorized(data: bytes, errors: np.ndarray, flags: np.ndarray,
+                       extra=None) -> Optional[bytes]:
+    """Each line of `data` + "," + error + "," + flag (+ "," + extra), all in Arrow kernels.
 
     The lines become an Arrow string array without copying: the values are
     "\n<line>" (offsets at the newlines of "\n" + data), joined element-wise
@@ -272,21 +276,33 @@ def _format_vectorized(data: bytes, errors: np.ndarray, flags: np.ndarray) -> Op
     lines = pa.StringArray.from_buffers(len(starts), pa.py_buffer(offsets), pa.py_buffer(body))
     err_text = pa.array(np.asarray(errors, dtype=np.float32)).cast(pa.string())
     flag_text = pc.if_else(pa.array(np.asarray(flags, dtype=bool)), "1", "0")
-    joined = pc.binary_join_element_wise(lines, err_text, flag_text, ",")
+    columns = [lines, err_text, flag_text] + ([extra] if extra is not None else [])
+    joined = pc.binary_join_element_wise(*columns, ",")
     out_offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32,
                                 count=len(joined) + 1, offset=4 * joined.offset)
     out = memoryview(joined.buffers()[2])[int(out_offsets[0]) + 1:int(out_offsets[-1])]
     return bytes(out) + b"\n"
 
 
-def format_chunk(result):
-    """PredictionResult -> (index, output bytes, rows, flagged)."""
+def format_chunk(result, feature_names: Sequence[str] = (), top_k: int = 0):
+    """PredictionResult -> (index, output bytes, rows, flagged).
+
+    With `top_k` > 0, a `top_features` column follows is_anomaly
+    (components/explain.py: the k features with the largest share of the
+    row's error, "name:share;...").
+    """
     import pyarrow as pa
 
     chunk: Chunk = result.example
     errors = result.inference["reconstruction_error"]
     flags = result.inference["is_anomaly"]
-    out = _format_vectorized(chunk.data, errors, flags)
+    extra = None
+    if top_k:
+        from components.explain import top_features_array
+
+        extra = top_features_array(result.inference["feature_errors"], list(feature_names),
+                                   k=top_k)
+    out = _format_vectorized(chunk.data, errors, flags, extra)
     if out is None:  # empty lines in the chunk: the slow, general path
         lines = _lines(chunk.data)
         if len(lines) != len(errors):
@@ -294,19 +310,22 @@ def format_chunk(result):
                                f"{len(errors)} scores")
         err_text = pa.array(np.asarray(errors, dtype=np.float32)).cast(pa.string()).to_pylist()
         flag_text = (b",0", b",1")
-        out = b"".join([line + b"," + e.encode() + flag_text[f] + b"\n"
-                        for line, e, f in zip(lines, err_text, flags.tolist())])
+        tails = ([b"," + t.encode() for t in extra.to_pylist()] if extra is not None
+                 else [b""] * len(lines))
+        out = b"".join([line + b"," + e.encode() + flag_text[f] + t + b"\n"
+                        for line, e, f, t in zip(lines, err_text, flags.tolist(), tails)])
     return chunk.index, out, len(errors), int(np.count_nonzero(flags))
 
 
 class _WritePart(beam.DoFn):
-    def __init__(self, parts_dir: str):
+    def __init__(self, parts_dir: str, feature_names: Sequence[str] = (), top_k: int = 0):
         self._parts_dir = parts_dir
+        self._feature_names, self._top_k = list(feature_names), int(top_k)
         self._rows = Metrics.counter(METRICS_NAMESPACE, "rows")
         self._flagged = Metrics.counter(METRICS_NAMESPACE, "flagged")
 
     def process(self, result: PredictionResult):
-        index, out, rows, flagged = format_chunk(result)
+        index, out, rows, flagged = format_chunk(result, self._feature_names, self._top_k)
         path = FileSystems.join(self._parts_dir, f"part-{index:08d}")
         with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             f.write(out)
@@ -317,7 +336,8 @@ class _WritePart(beam.DoFn):
 
 def concatenate(parts: List[Tuple[int, str, int]], header: bytes, n_chunks: int,
                 expected_rows: int, tmp_path: str, output_path: str) -> str:
-    """Header + parts in chunk order into `tmp_path`, checked, renamed to `output_path`."""
+    """Header line (output columns) + parts in chunk order into `tmp_path`, checked,
+    renamed to `output_path`."""
     parts = sorted(parts)
     if [p[0] for p in parts] != list(range(n_chunks)):
         raise RuntimeError(f"expected {n_chunks} scored chunks, got {len(parts)}")
@@ -326,7 +346,7 @@ def concatenate(parts: List[Tuple[int, str, int]], header: bytes, n_chunks: int,
         raise RuntimeError(f"scored {rows} rows, the input has {expected_rows}")
     if "://" in tmp_path:
         with FileSystems.create(tmp_path, compression_type=CompressionTypes.UNCOMPRESSED) as out:
-            out.write(header + OUTPUT_SUFFIX + b"\n")
+            out.write(header + b"\n")
             for _, path, _ in parts:
                 with _open(path) as f:
                     while True:
@@ -336,7 +356,7 @@ def concatenate(parts: List[Tuple[int, str, int]], header: bytes, n_chunks: int,
                         out.write(block)
     else:  # local: copy in the kernel
         with open(tmp_path, "wb") as out:
-            out.write(header + OUTPUT_SUFFIX + b"\n")
+            out.write(header + b"\n")
             out.flush()
             for _, path, _ in parts:
                 with open(path, "rb") as f:
@@ -352,15 +372,21 @@ def concatenate(parts: List[Tuple[int, str, int]], header: bytes, n_chunks: int,
     return output_path
 
 
+def output_header(header: bytes, top_k: int) -> bytes:
+    return header + OUTPUT_SUFFIX + (TOP_FEATURES_SUFFIX if top_k else b"")
+
+
 def build_pipeline(p: beam.Pipeline, chunks: List[ChunkSpec], header: bytes,
                    columns: Sequence[str], features: Sequence[str], model_dir: str,
-                   parts_dir: str, expected_rows: int, tmp_path: str, output_path: str):
+                   parts_dir: str, expected_rows: int, tmp_path: str, output_path: str,
+                   top_k: int = 0):
     parts = (p
              | "Chunks" >> beam.Create(chunks)
              | "Spread" >> beam.Reshuffle()
              | "Read" >> beam.Map(read_chunk, list(columns), list(features))
              | "Score" >> RunInference(SavedModelHandler(model_dir))
-             | "Write" >> beam.ParDo(_WritePart(parts_dir)))
+             | "Write" >> beam.ParDo(_WritePart(parts_dir, features, top_k)))
+    header = output_header(header, top_k)
     return (parts
             | "Collect" >> beam.combiners.ToList()
             | "Concatenate" >> beam.Map(concatenate, header, len(chunks), expected_rows,
@@ -389,14 +415,20 @@ def _remove(path: str) -> None:
 
 def score_csv(model: str, input_csv: str, output_csv: str,
               batch_size: int = DEFAULT_ROWS_PER_CHUNK, registry_uri: Optional[str] = None,
-              beam_args: Sequence[str] = ()) -> Dict[str, Any]:
+              beam_args: Sequence[str] = (), top_features: Optional[int] = None
+              ) -> Dict[str, Any]:
     """Scores `input_csv` (file or directory of CSVs) into `output_csv`; returns stats.
 
     `model`: a SavedModel directory, a serving_model/<name> directory (newest
     version), or `models:/<name>@<alias>` / `models:/<name>/<version>` looked up
     in `registry_uri` (default: $MLFLOW_TRACKING_URI). `batch_size`: rows per
-    chunk (one Beam element, one model call), approximately.
+    chunk (one Beam element, one model call), approximately. `top_features`:
+    how many features the `top_features` column lists per row (default
+    components.explain.DEFAULT_K; 0 leaves the column out).
     """
+    from components.explain import DEFAULT_K
+
+    top_k = DEFAULT_K if top_features is None else int(top_features)
     from components import scorer
 
     started = time.time()
@@ -423,7 +455,7 @@ def score_csv(model: str, input_csv: str, output_csv: str,
             options = PipelineOptions(list(beam_args))
             p = beam.Pipeline(options=options)
             build_pipeline(p, chunks, header_line, info.columns, features, model_dir,
-                           parts_dir, info.rows, tmp, out_abs)
+                           parts_dir, info.rows, tmp, out_abs, top_k=top_k)
             t0 = time.time()
             result = p.run()
             result.wait_until_finish()

@@ -132,10 +132,10 @@ def test_valid_input_gives_one_output_row_per_input_row(variant, capsys, model_d
     in_rows = [line for line in text.replace("\r\n", "\n").split("\n")[1:] if line]
     scored = pd.read_csv(output)
     assert len(scored) == len(in_rows)
-    assert list(scored.columns[-2:]) == ["reconstruction_error", "is_anomaly"]
+    assert list(scored.columns[-3:]) == ["reconstruction_error", "is_anomaly", "top_features"]
     assert np.isfinite(scored["reconstruction_error"]).all()
     assert set(scored["is_anomaly"].unique()) <= {0, 1}
     with open(output, newline="") as f:
         out_lines = [line for line in f.read().replace("\r\n", "\n").split("\n") if line]
     for src, line in zip(in_rows, out_lines[1:]):
-        assert line.rsplit(",", 2)[0] == src  # input cells copied verbatim, in order
+        assert line.rsplit(",", 3)[0] == src  # input cells copied verbatim, in order

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from components.explain import top_features
 from components.scorer import SavedModelScorer
 from pipeline import scoring
 from pipeline.csv_checks import InputError
@@ -53,12 +54,17 @@ def _expected(scorer, x):
 def _check_output(out_csv, in_lines, errors, flags):
     with open(out_csv) as f:
         header, *rows = f.read().splitlines()
-    assert header == in_lines[0] + ",reconstruction_error,is_anomaly"
+    assert header == in_lines[0] + ",reconstruction_error,is_anomaly,top_features"
     assert len(rows) == len(in_lines) - 1 == len(errors)
     for i, (row, src) in enumerate(zip(rows, in_lines[1:])):
-        head, err, flag = row.rsplit(",", 2)
+        head, err, flag, top = row.rsplit(",", 3)
+        names = [p.split(":")[0] for p in top.split(";")]
+        assert len(names) == 3 and set(names) <= set(FEATURES), f"row {i}: {top}"
         assert head == src, f"row {i}: input columns not copied verbatim / out of order"
-        assert np.float32(float(err)) == errors[i], f"row {i}: {err} != {errors[i]}"
+        # Chunks and the direct call run the matmul on different batch shapes,
+        # which may round the last float32 bit differently.
+        assert np.isclose(np.float32(float(err)), errors[i], rtol=1e-6, atol=0), \
+            f"row {i}: {err} != {errors[i]}"
         assert int(flag) == flags[i]
 
 
@@ -165,6 +171,20 @@ def test_cli_score_json_line_and_beam_args(tmp_path, model_dir, scorer):
     np.testing.assert_array_equal(frame["reconstruction_error"].to_numpy(np.float32), errors)
     np.testing.assert_array_equal(frame["is_anomaly"].to_numpy(), flags)
     np.testing.assert_array_equal(frame["label"].to_numpy(), label)
+    # Why each row was flagged: the same explanation as the model's feature_errors give.
+    direct = scorer.score_matrix(x.astype(np.float32))
+    assert frame["top_features"].tolist() == top_features(direct["feature_errors"], FEATURES)
+
+
+def test_top_features_column_can_be_left_out(tmp_path, model_dir):
+    x, label = make_rows(300, FEATURES, seed=8)
+    src = _write_csv(tmp_path / "in.csv", x, label)
+    out = tmp_path / "out.csv"
+    scoring.score_csv(model_dir, str(src), str(out), batch_size=100, top_features=0)
+    assert list(pd.read_csv(out).columns) == FEATURES + ["label", "reconstruction_error",
+                                                         "is_anomaly"]
+    scoring.score_csv(model_dir, str(src), str(out), batch_size=100, top_features=1)
+    assert all(t.count(":") == 1 for t in pd.read_csv(out)["top_features"])
 
 
 def test_cli_registry_uri_missing_is_one_line_exit_2(tmp_path, model_dir):
