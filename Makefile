@@ -31,7 +31,7 @@ help:
 	@echo "make test   - build .venv if needed, run the test suite"
 	@echo "make lock   - regenerate $(LOCK) from setup.py"
 	@echo "make bench-quality - detection quality vs IsolationForest (DATA_DIR, DATASETS, SEEDS)"
-	@echo "make bench  - pipeline vs plain script at 10k/100k/1M rows (SIZES, EPOCHS, BATCH)"
+	@echo "make bench  - pipeline vs plain script at 10k/100k/1M rows (SIZES, EPOCHS, BATCH, REPEAT)"
 	@echo "make airflow-test - the Airflow DAG via 'airflow dags test' in a temporary AIRFLOW_HOME"
 	@echo "make clean  - remove runs/ and test outputs (keeps .venv)"
 
@@ -86,9 +86,11 @@ bench-quality: $(STAMP)
 SIZES  ?= 10000,100000,1000000
 EPOCHS ?= 5
 BATCH  ?= 1024
+REPEAT ?= 3
 .PHONY: bench
 bench: $(STAMP)
-	SIZES="$(SIZES)" EPOCHS="$(EPOCHS)" BATCH="$(BATCH)" $(VENV)/bin/python bench/perf.py
+	SIZES="$(SIZES)" EPOCHS="$(EPOCHS)" BATCH="$(BATCH)" REPEAT="$(REPEAT)" \
+	  $(VENV)/bin/python bench/perf.py
 
 # The Airflow DAG (pipeline/runners/airflow_dag.py) for real: a temporary
 # AIRFLOW_HOME with SQLite, `airflow db migrate`, `airflow dags test` on the

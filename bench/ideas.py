@@ -135,6 +135,7 @@ def train_variant(name, seed, variant):
 
 def baselines(name, seed):
     """IsolationForest (default params) and the reference recipe, cached."""
+    os.makedirs(CACHE, exist_ok=True)
     path = os.path.join(CACHE, f"{name}__{seed}__baselines.json")
     if os.path.exists(path):
         return json.load(open(path))
