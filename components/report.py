@@ -111,6 +111,15 @@ def read_statistics(statistics_uri: Optional[str], splits=("train", "eval")) -> 
     return out
 
 
+def _chosen(thr: Mapping[str, Any]) -> str:
+    """`auto`: which rule it chose and why."""
+    details = thr.get("details") or {}
+    if not details.get("chosen"):
+        return ""
+    return (f"<br>chose <code>{_e(details['chosen'])}</code>"
+            + (f": {_e(details['why'])}" if details.get("why") else ""))
+
+
 # ----------------------------------------------------------------------------- plots
 def _png(fig) -> str:
     buf = io.BytesIO()
@@ -284,7 +293,8 @@ def render(evaluation: Mapping[str, Any], training: Optional[Mapping[str, Any]],
     head_rows = [["verdict", _Raw(verdict)],
                  ["why", _Raw("<br>".join(_e(r) for r in evaluation.get("reasons") or []))],
                  ["threshold", thr.get("threshold")],
-                 ["threshold method", _Raw(f"<code>{_e(thr.get('method'))}</code> ({_e(params)})")],
+                 ["threshold method", _Raw(f"<code>{_e(thr.get('method'))}</code> ({_e(params)})"
+                                           + _chosen(thr))],
                  ["fitted on", thr.get("fitted_on")],
                  ["eval rows", m.get("eval_rows")]]
     if labeled:

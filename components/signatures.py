@@ -4,10 +4,12 @@ Signatures (see CONTRACT.md):
 - `serving_default(examples)`: serialized tf.Examples whose features are float
   lists (raw, unscaled). Outputs `reconstruction_error` [batch] float32,
   `is_anomaly` [batch] bool, `threshold` [batch] float32 and
-  `feature_errors` [batch, d] float32 (per-feature squared error, in the
-  order of `assets/model_metadata.json`'s `features`).
+  `feature_errors` [batch, d] float32 (per-feature squared error, averaged
+  over an ensemble's members and divided by `feature_error_scale` when the
+  errors are normalised, in the order of `assets/model_metadata.json`'s
+  `features`); `reconstruction_error` is their row mean.
 - `score_stored_examples(examples)`: the same on tf.Examples as ExampleGen
-  stored them (integer columns stay int64 lists); used by the Evaluator.
+  stored them (integer columns stay int64 lists).
 - `transform_features(examples)`: the z-scored features, for inspection.
 - `score_features(features)`: a float32 [batch, d] matrix of raw values in
   the metadata's feature order; the same outputs. Batch scoring uses it to
@@ -22,6 +24,7 @@ import math
 import os
 from typing import Any, Dict, List, Optional
 
+import numpy as np
 import tensorflow as tf
 
 from components import features
@@ -38,12 +41,27 @@ class _Untracked:
 
 
 class AnomalyServingModule(tf.Module):
-    """Holds the Keras model, the TFT layer and the threshold for export."""
+    """Holds the Keras model(s), the TFT layer and the threshold for export.
+
+    `model` is one autoencoder or a list (an ensemble: the members' squared
+    errors are averaged). `feature_error_scale` ([d], optional) divides each
+    feature's squared error (per-feature error normalisation); the row's
+    error is the mean over features of what remains.
+    """
 
     def __init__(self, model, tft_layer, raw_feature_spec: Dict[str, Any],
-                 feature_keys: List[str], threshold: float = math.nan):
+                 feature_keys: List[str], threshold: float = math.nan,
+                 feature_error_scale=None):
         super().__init__(name="anomaly_serving")
-        self.model = model
+        self.models = list(model) if isinstance(model, (list, tuple)) else [model]
+        scale = (np.ones(len(feature_keys)) if feature_error_scale is None
+                 else np.asarray(feature_error_scale, dtype=np.float64))
+        if scale.shape != (len(feature_keys),) or not np.all(np.isfinite(scale)) or \
+                np.any(scale <= 0):
+            raise ValueError(f"feature_error_scale must hold {len(feature_keys)} positive "
+                             f"finite values")
+        self.feature_error_scale = tf.Variable(scale.astype(np.float32), trainable=False,
+                                               name="feature_error_scale")
         # TFT's layer is a tf_keras Model: tracked as such, saving it traces
         # its Keras call functions (~5 s per export) for nothing. It is held
         # untracked instead and only what it loaded is tracked (the transform
@@ -81,8 +99,9 @@ class AnomalyServingModule(tf.Module):
 
     def _outputs(self, raw: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
         x = self._matrix(raw)
-        recon = self.model(x, training=False)
-        sq = tf.square(x - tf.cast(recon, tf.float32))
+        sq = tf.add_n([tf.square(x - tf.cast(m(x, training=False), tf.float32))
+                       for m in self.models]) / float(len(self.models))
+        sq = sq / self.feature_error_scale
         err = tf.reduce_mean(sq, axis=1)
         thr = tf.fill(tf.shape(err), tf.identity(self.threshold))
         return {
@@ -113,12 +132,18 @@ class AnomalyServingModule(tf.Module):
         return {"features": self._matrix(raw)}
 
 
-def export_serving_model(model, tft_output, feature_keys: List[str], export_dir: str,
-                         metadata: Dict[str, Any], model_config) -> None:
-    """Writes the SavedModel with its signatures and model_metadata.json."""
-    module = AnomalyServingModule(inference_copy(model, len(feature_keys), model_config),
-                                  tft_output.transform_features_layer(),
-                                  tft_output.raw_feature_spec(), feature_keys)
+def export_serving_model(models, tft_output, feature_keys: List[str], export_dir: str,
+                         metadata: Dict[str, Any], model_config,
+                         feature_error_scale=None) -> None:
+    """Writes the SavedModel with its signatures and model_metadata.json.
+
+    `models`: the fitted autoencoder, or the list of an ensemble's members.
+    """
+    members = list(models) if isinstance(models, (list, tuple)) else [models]
+    module = AnomalyServingModule(
+        [inference_copy(m, len(feature_keys), model_config) for m in members],
+        tft_output.transform_features_layer(), tft_output.raw_feature_spec(), feature_keys,
+        feature_error_scale=feature_error_scale)
     _save(module, export_dir)
     write_json(os.path.join(export_dir, "assets", METADATA_FILE),
                dict(metadata, features=list(feature_keys)))

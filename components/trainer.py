@@ -7,6 +7,7 @@ transformed and written to disk twice. The z-scored rows are then fed to
 Keras as arrays, exactly like the plain recipe's (`TrainingData`), or
 streamed every epoch when they exceed `model.memory_budget_mb`.
 """
+import dataclasses
 import json
 import logging
 import os
@@ -114,6 +115,19 @@ class TrainingData:
             self.x_train = (np.concatenate(train) if train
                             else np.zeros((0, n_features), np.float32))
 
+    def sample_train(self, max_rows: Optional[int] = None) -> np.ndarray:
+        """The first training rows (no validation rows exist: validation_split 0)."""
+        max_rows = max_rows or self.STREAM_VALIDATION_ROWS
+        if self.x_train is not None:
+            return self.x_train[:max_rows]
+        rows, n = [], 0
+        for t, _ in self._blocks_fn():
+            rows.append(t)
+            n += len(t)
+            if n >= max_rows:
+                break
+        return np.concatenate(rows)[:max_rows] if rows else np.zeros((0, self._d), np.float32)
+
     def train_dataset(self, batch_size: int, seed: int) -> tf.data.Dataset:
         """The streamed training set (only when `streaming`)."""
         d = self._d
@@ -130,8 +144,8 @@ class TrainingData:
 
 
 def train(cfg: PipelineConfig, train_files, tft_output: tft.TFTransformOutput,
-          log_dir: Optional[str] = None) -> Tuple[keras.Model, List[str], Dict]:
-    """Fits the autoencoder; returns (model, feature_keys, training summary)."""
+          log_dir: Optional[str] = None) -> Tuple[List[keras.Model], List[str], Dict]:
+    """Fits the autoencoder(s); returns (models, feature_keys, training summary)."""
     mcfg, label = cfg.model, cfg.data.label_column
     keras.utils.set_random_seed(mcfg.seed)
     feature_keys = features.feature_keys(tft_output.raw_feature_spec().keys(), label)
@@ -148,29 +162,32 @@ def train(cfg: PipelineConfig, train_files, tft_output: tft.TFTransformOutput,
 
     read_seconds = time.time() - t0
     t0 = time.time()
-    model = build_autoencoder(len(feature_keys), mcfg)
-    callbacks = []
-    monitor = "val_loss" if n_val else "loss"
-    if mcfg.early_stopping_patience > 0:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor=monitor, patience=mcfg.early_stopping_patience, restore_best_weights=True))
-    if log_dir:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"))
-    validation = (data.x_val, data.x_val) if n_val else None
     batch_size = mcfg.effective_batch_size(n_train)
+    validation = (data.x_val, data.x_val) if n_val else None
     if data.streaming:
         logging.info("training data (%d rows) exceeds model.memory_budget_mb=%d: streaming it "
                      "every epoch", n_train, mcfg.memory_budget_mb)
-        history = model.fit(data.train_dataset(batch_size, mcfg.seed),
-                            validation_data=validation, validation_batch_size=EVAL_BATCH,
-                            epochs=mcfg.epochs, callbacks=callbacks, verbose=2)
-    else:
-        history = model.fit(data.x_train, data.x_train, batch_size=batch_size,
-                            shuffle=True, validation_data=validation,
-                            validation_batch_size=max(batch_size, EVAL_BATCH),
-                            epochs=mcfg.epochs, callbacks=callbacks, verbose=2)
+    models, members = [], []
+    for i in range(mcfg.ensemble_size):
+        # Member i: seed + i, the same data; member 0 is the single model.
+        member_cfg = dataclasses.replace(mcfg, seed=mcfg.seed + i)
+        keras.utils.set_random_seed(member_cfg.seed)
+        model = build_autoencoder(len(feature_keys), member_cfg)
+        history = _fit(model, data, validation, batch_size, member_cfg,
+                       log_dir if i == 0 else None)
+        models.append(model)
+        members.append({k: [float(v) for v in vals] for k, vals in history.history.items()})
     fit_seconds = time.time() - t0
-    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    monitor = "val_loss" if n_val else "loss"
+    hist = members[0]
+
+    def best_epoch(h):
+        return (int(min(range(len(h[monitor])), key=h[monitor].__getitem__)) + 1
+                if h.get(monitor) else None)
+
+    scale = None
+    if mcfg.normalize_feature_errors:
+        scale = feature_error_scale(models, data.x_val if n_val else data.sample_train())
     summary = {
         "train_rows": n_train,
         "validation_rows": n_val,
@@ -179,26 +196,69 @@ def train(cfg: PipelineConfig, train_files, tft_output: tft.TFTransformOutput,
         "batch_size": batch_size,
         "n_features": len(feature_keys),
         "layer_sizes": layer_sizes(len(feature_keys), mcfg),
+        "ensemble_size": len(models),
         "epochs_run": len(hist.get("loss", [])),
-        "best_epoch": (int(min(range(len(hist[monitor])), key=hist[monitor].__getitem__)) + 1
-                       if hist.get(monitor) else None),
+        "best_epoch": best_epoch(hist),
         "history": hist,
+        "members": [{"seed": mcfg.seed + i, "epochs_run": len(h.get("loss", [])),
+                     "best_epoch": best_epoch(h),
+                     "best_" + monitor: min(h[monitor]) if h.get(monitor) else None}
+                    for i, h in enumerate(members)],
+        "feature_error_scale": None if scale is None else [float(v) for v in scale],
         "seconds": {"read_and_transform": round(read_seconds, 2), "fit": round(fit_seconds, 2)},
     }
-    return model, feature_keys, summary
+    return models, feature_keys, summary
+
+
+def _fit(model, data: "TrainingData", validation, batch_size: int, mcfg, log_dir):
+    callbacks = []
+    monitor = "val_loss" if validation is not None else "loss"
+    if mcfg.early_stopping_patience > 0:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=monitor, patience=mcfg.early_stopping_patience, restore_best_weights=True))
+    if log_dir:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"))
+    if data.streaming:
+        return model.fit(data.train_dataset(batch_size, mcfg.seed),
+                         validation_data=validation, validation_batch_size=EVAL_BATCH,
+                         epochs=mcfg.epochs, callbacks=callbacks, verbose=2)
+    return model.fit(data.x_train, data.x_train, batch_size=batch_size, shuffle=True,
+                     validation_data=validation,
+                     validation_batch_size=max(batch_size, EVAL_BATCH),
+                     epochs=mcfg.epochs, callbacks=callbacks, verbose=2)
+
+
+FEATURE_SCALE_FLOOR = 1e-6  # relative to the mean scale: a perfectly reconstructed
+                            # feature must not turn tiny errors into huge ones
+
+
+def feature_error_scale(models, x: np.ndarray) -> np.ndarray:
+    """Per-feature mean squared error of the (ensemble's averaged) reconstruction on `x`."""
+    if len(x) == 0:
+        raise ValueError("no rows to normalise the feature errors on")
+    sq = np.zeros(x.shape[1], dtype=np.float64)
+    for start in range(0, len(x), EVAL_BATCH * 8):
+        xb = x[start:start + EVAL_BATCH * 8]
+        avg = sum((xb - np.asarray(m(xb, training=False))) ** 2 for m in models) / len(models)
+        sq += avg.sum(axis=0)
+    scale = sq / len(x)
+    floor = max(float(scale.mean()) * FEATURE_SCALE_FLOOR, 1e-12)
+    return np.maximum(scale, floor)
 
 
 def run_fn(fn_args) -> None:
     """TFX Trainer entry point (GenericExecutor)."""
     cfg: PipelineConfig = from_json(fn_args.custom_config["pipeline_config"])
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
-    model, feature_keys, summary = train(cfg, fn_args.train_files, tft_output,
-                                         log_dir=fn_args.model_run_dir)
+    models, feature_keys, summary = train(cfg, fn_args.train_files, tft_output,
+                                          log_dir=fn_args.model_run_dir)
     t0 = time.time()
     signatures.export_serving_model(
-        model, tft_output, feature_keys, fn_args.serving_model_dir,
+        models, tft_output, feature_keys, fn_args.serving_model_dir,
         metadata={"label_column": cfg.data.label_column, "model": cfg.to_dict()["model"],
-                  "train_rows": summary["train_rows"]}, model_config=cfg.model)
+                  "train_rows": summary["train_rows"],
+                  "feature_error_scale": summary["feature_error_scale"]},
+        model_config=cfg.model, feature_error_scale=summary["feature_error_scale"])
     summary["seconds"]["export"] = round(time.time() - t0, 2)
     signatures.write_json(os.path.join(fn_args.model_run_dir, TRAINING_SUMMARY), summary)
     signatures.write_json(os.path.join(fn_args.serving_model_dir, "assets", TRAINING_SUMMARY),

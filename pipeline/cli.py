@@ -100,9 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(denoising autoencoder); 0 disables")
     e = r.add_argument_group("threshold and blessing")
     e.add_argument("--threshold-method",
-                   help="mean_std (mean + k*std, default k=3), quantile (q), contamination (c), "
-                        "mad (k), best_f1 (needs labels), evt (risk), auto (best_f1 with >= "
-                        "min_anomalies labelled anomalies in the eval split, else mean_std k)")
+                   help="auto (default: best_f1 when the eval split holds >= min_anomalies=5 "
+                        "labelled anomalies, else mean_std k=3), mean_std (mean + k*std), "
+                        "quantile (q), contamination (c), mad (median + k*MAD), best_f1 (needs "
+                        "labels), evt (risk)")
     e.add_argument("--threshold-param", type=_kv, action="append", default=[],
                    metavar="NAME=VALUE", help="parameter of the threshold method, e.g. k=3, "
                    "q=0.99, c=0.05 (repeatable)")

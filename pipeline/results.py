@@ -103,6 +103,9 @@ def summarize(metadata_path: str, connection_config=None,
         "pushed_model": pushed_dir,
         "threshold": report["threshold"]["threshold"],
         "threshold_method": report["threshold"]["method"],
+        # What `auto` chose (best_f1 or mean_std) and why; the method itself otherwise.
+        "threshold_rule": ((report["threshold"].get("details") or {}).get("chosen")
+                           or report["threshold"]["method"]),
         "train_rows": (training or {}).get("train_rows"),
         "metrics": metrics,
         "reasons": report["reasons"],

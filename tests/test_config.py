@@ -13,7 +13,7 @@ def test_defaults_follow_the_reference_recipe_except_output_and_early_stopping()
     assert m.batch_size is None and m.effective_batch_size(1_000) == 32  # the recipe's 32
     assert m.encoding_size(20) == 14  # round(0.7 d), the seed's 20 -> 14
     assert m.output_activation == "linear" and m.early_stopping_patience == 5
-    assert cfg.threshold.method == "mean_std"
+    assert cfg.threshold.method == "auto"  # best_f1 with labels, else mean + 3 std
     assert cfg.model_name == "anomaly_detector" and cfg.output == "runs"
 
 
@@ -77,3 +77,18 @@ def test_batch_size_by_data_size_keeps_about_a_thousand_steps_per_epoch():
     assert ModelConfig(batch_size=7).effective_batch_size(10_000_000) == 7  # explicit wins
     with pytest.raises(ConfigError, match="batch_size"):
         build_config(overrides={"model": {"batch_size": 0}})
+
+
+@pytest.mark.parametrize("model, message", [
+    ({"ensemble_size": 0}, "ensemble_size"),
+    ({"ensemble_size": 21}, "ensemble_size"),
+    ({"normalize_feature_errors": "yes"}, "normalize_feature_errors"),
+])
+def test_ensemble_and_normalisation_settings_are_checked(model, message):
+    with pytest.raises(ConfigError, match=message):
+        build_config(overrides={"model": model})
+
+
+def test_seed_preset_is_a_single_unnormalised_model_whatever_the_defaults():
+    m = build_config(overrides={"preset": "seed"}).model
+    assert m.ensemble_size == 1 and m.normalize_feature_errors is False

@@ -51,8 +51,10 @@ def run(tmp_path_factory):
     data = root / "train.csv"
     make_data().to_csv(data, index=False)
     out = root / "out"
+    # The recipe's threshold rule, explicitly: its value is recomputed below
+    # (the default, auto, picks best_f1 only with >= 5 anomalies in the eval split).
     proc = cli("run", "--data", str(data), "--label-column", "label", "--output", str(out),
-               "--epochs", "40", "--batch-size", "32")
+               "--epochs", "40", "--batch-size", "32", "--threshold-method", "mean_std")
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     return {"root": root, "data": data, "out": out, "summary": summary, "proc": proc}
 
@@ -63,7 +65,7 @@ def test_summary_is_the_contract_json(run):
                 "metrics", "seconds", "components", "quarantined_rows"):
         assert key in s, key
     assert s["blessed"] is True
-    assert s["threshold_method"] == "mean_std"
+    assert s["threshold_method"] == "mean_std" and s["threshold_rule"] == "mean_std"
     assert set(s["metrics"]) >= {"precision", "recall", "f1", "roc_auc", "pr_auc"}
     assert s["metrics"]["roc_auc"] > 0.9
     # Trained on normal rows of the train split only: fewer than all 600 normal rows.
@@ -134,15 +136,25 @@ def test_signature_and_numpy_recomputation(run):
     z = (df[FEATURES].to_numpy() - mean) / std
     ckpt = tf.train.load_checkpoint(os.path.join(model_dir, "variables", "variables"))
     names = ckpt.get_variable_to_shape_map()
-    layers = sorted({n.split("/")[2] for n in names if n.startswith("model/_operations/")}, key=int)
-    h = z
-    for i, idx in enumerate(layers):
-        w = ckpt.get_tensor(f"model/_operations/{idx}/_kernel/.ATTRIBUTES/VARIABLE_VALUE")
-        b = ckpt.get_tensor(f"model/_operations/{idx}/bias/.ATTRIBUTES/VARIABLE_VALUE")
-        h = h @ w + b
-        if i < len(layers) - 1:
-            h = np.maximum(h, 0)  # relu hidden layers; the output is linear by default
-    expected = ((z - h) ** 2).mean(axis=1)
+    members = sorted({n.split("/")[1] for n in names if n.startswith("models/")}, key=int)
+    assert members, "no autoencoder weights in the checkpoint"
+    sq = np.zeros_like(z)
+    for m in members:  # an ensemble averages its members' squared errors
+        prefix = f"models/{m}/_operations/"
+        layers = sorted({n[len(prefix):].split("/")[0] for n in names if n.startswith(prefix)},
+                        key=int)
+        h = z
+        for i, idx in enumerate(layers):
+            w = ckpt.get_tensor(f"{prefix}{idx}/_kernel/.ATTRIBUTES/VARIABLE_VALUE")
+            b = ckpt.get_tensor(f"{prefix}{idx}/bias/.ATTRIBUTES/VARIABLE_VALUE")
+            h = h @ w + b
+            if i < len(layers) - 1:
+                h = np.maximum(h, 0)  # relu hidden layers; the output is linear by default
+        sq += (z - h) ** 2 / len(members)
+    scale = ckpt.get_tensor("feature_error_scale/.ATTRIBUTES/VARIABLE_VALUE")
+    if meta.get("feature_error_scale") is not None:
+        np.testing.assert_allclose(scale, meta["feature_error_scale"], rtol=1e-6)
+    expected = (sq / scale).mean(axis=1)
     np.testing.assert_allclose(err, expected, rtol=2e-3, atol=1e-5)
 
 

@@ -86,7 +86,7 @@ def test_two_runs_two_versions_champion_is_the_newest_blessed(runs, versions):
         assert tags["pipeline_run_id"] == summary["run_id"]
         assert tags["data_path"] == str(runs["data"]) and tags["data_span"] == "0"
         assert tags["schema_digest"].startswith("sha256:") and tags["blessed"] == "true"
-    assert versions[0]["tags"]["threshold_method"] == "mean_std"
+    assert versions[0]["tags"]["threshold_method"] == "auto"  # the default
     assert versions[1]["tags"]["threshold_method"] == "quantile"
     assert versions[0]["tags"]["schema_digest"] == versions[1]["tags"]["schema_digest"]
 

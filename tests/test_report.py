@@ -1,5 +1,6 @@
 """components.report: report.html holds every part, self-contained, with real images."""
 import base64
+import html
 import json
 import os
 import re
@@ -152,3 +153,19 @@ def test_errors_are_downsampled(tmp_path):
                                     np.logspace(-6, 3, 50)])
 def test_histogram_handles_degenerate_and_wide_ranges(values):
     assert report.plot_histogram({"unlabeled": values}, 0.55).startswith("data:image/png;base64,")
+
+
+def test_auto_threshold_says_which_rule_it_chose(tmp_path):
+    summaries = {"candidate": _summary(2)}
+    evaluation = _evaluation(summaries)
+    thr = decision.fit_threshold(summaries["candidate"], True, "auto", {})
+    evaluation["threshold"] = {"threshold": thr.value, "method": "auto", "params": thr.params,
+                               "details": thr.details, "fitted_on": decision.fitted_on(thr, True)}
+    out = tmp_path / "eval"
+    out.mkdir()
+    text = open(report.write_evaluation_report(str(out), evaluation, summaries,
+                                               _model_dir(tmp_path), None, FEATURES)).read()
+    summary = _section(text, "summary")
+    assert "<code>auto</code>" in summary
+    assert f"chose <code>{thr.details['chosen']}</code>" in summary
+    assert html.escape(thr.details["why"]) in summary

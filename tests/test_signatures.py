@@ -103,3 +103,50 @@ def test_export_carries_no_optimizer_or_training_functions(tmp_path):
                                     ).get_variable_to_dtype_map()
     assert not [k for k in keys if "optimizer" in k]
     assert signatures.THRESHOLD_CHECKPOINT_KEY in keys
+
+
+def test_ensemble_averages_members_and_scale_normalises_features(tmp_path):
+    import keras
+
+    from components.model import build_autoencoder
+    from components.trainer import feature_error_scale
+    from pipeline.config import ModelConfig
+    from savedmodel_helpers import ZScoreLayer
+
+    members = []
+    for seed in (0, 1):
+        keras.utils.set_random_seed(seed)
+        members.append(build_autoencoder(4, ModelConfig(seed=seed), compile=False))
+    x, _ = make_rows(200, FEATURES, seed=6)
+    z = ((x - 50) / 10).astype(np.float32)
+    scale = feature_error_scale(members, z)
+    sq = sum((z - m(z).numpy()) ** 2 for m in members) / 2
+    np.testing.assert_allclose(scale, sq.mean(axis=0), rtol=1e-5)
+    spec = {k: tf.io.FixedLenFeature([], tf.float32) for k in FEATURES}
+    module = signatures.AnomalyServingModule(members, ZScoreLayer(FEATURES, [50.0] * 4,
+                                                                  [10.0] * 4),
+                                             spec, FEATURES, threshold=1.0,
+                                             feature_error_scale=scale)
+    signatures._save(module, str(tmp_path / "ens"))
+    out = tf.saved_model.load(str(tmp_path / "ens")).signatures["score_features"](
+        features=tf.constant(x, tf.float32))
+    np.testing.assert_allclose(out["feature_errors"].numpy(), sq / scale, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(out["reconstruction_error"].numpy(), (sq / scale).mean(axis=1),
+                               rtol=1e-4, atol=1e-6)
+    # Normalised on the rows it was fitted on: every feature's mean error is 1.
+    np.testing.assert_allclose(out["feature_errors"].numpy().mean(axis=0), np.ones(4), rtol=1e-4)
+
+
+def test_feature_error_scale_is_positive_and_checked():
+    from components.model import build_autoencoder
+    from components.trainer import feature_error_scale
+    from pipeline.config import ModelConfig
+
+    m = build_autoencoder(4, ModelConfig(), compile=False)
+    z = np.zeros((10, 4), np.float32)
+    assert (feature_error_scale([m], z) > 0).all()  # floored, never 0
+    import pytest
+
+    with pytest.raises(ValueError, match="positive"):
+        signatures.AnomalyServingModule(m, None, {k: None for k in FEATURES}, FEATURES,
+                                        feature_error_scale=[1.0, 0.0, 1.0, 1.0])

@@ -51,7 +51,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         started = time.time()
         cfg = json.loads(exec_properties.get("evaluator_config") or "{}")
         label = (cfg.get("data") or {}).get("label_column")
-        thr_cfg = cfg.get("threshold") or {"method": "mean_std", "params": {}}
+        thr_cfg = cfg.get("threshold") or {"method": "auto", "params": {}}
         ev_cfg = cfg.get("evaluation") or {}
 
         model = artifact_utils.get_single_instance(input_dict["model"])
