@@ -13,7 +13,8 @@ them with the post-hoc ideas (per-feature error normalisation, threshold
 methods, ensembles) and writes bench/results/ideas.md.
 
     .venv/bin/python bench/ideas.py train [--datasets a,b] [--seeds 0,1,2] [--variants v1,v2]
-    .venv/bin/python bench/ideas.py analyze
+    .venv/bin/python bench/ideas.py analyze [--threshold best_f1] [--out bench/results/ideas.md]
+    .venv/bin/python bench/ideas.py select --candidates base,sigmoid,noise3 [--out ...]
 """
 import argparse
 import glob
@@ -272,20 +273,73 @@ def cmd_analyze(a):
             f.write(text + "\n")
 
 
+def cmd_select(a):
+    """Model selection as the Trainer does it: per dataset and seed, the candidate
+    (a variant, or members joined by '+' averaged as an ensemble) with the highest
+    ROC-AUC on the labelled eval split is kept; its test ROC-AUC is reported."""
+    from sklearn.metrics import roc_auc_score
+
+    cands = a.candidates.split(",")
+    per: dict = {}
+    for name in a.datasets:
+        for seed in a.seeds:
+            bpath = os.path.join(CACHE, f"{name}__{seed}__baselines.json")
+            paths = {c: [os.path.join(CACHE, f"{name}__{seed}__{v}.npz") for v in c.split("+")]
+                     for c in cands}
+            if not os.path.exists(bpath) or not all(os.path.exists(p) for ps in paths.values()
+                                                    for p in ps):
+                continue
+            b = json.load(open(bpath))
+            row = {"iforest": roc_auc_score(b["y_test"], b["iforest"]["score"]),
+                   "recipe": roc_auc_score(b["y_test"], b["recipe"]["score"])}
+            best, best_eval = None, -1.0
+            for c, ps in paths.items():
+                ds = [np.load(p) for p in ps]
+                ev = sum(d["fe_eval"] for d in ds).mean(1)
+                te = sum(d["fe_test"] for d in ds).mean(1)
+                v = roc_auc_score(ds[0]["y_eval"], ev)
+                row[c] = roc_auc_score(ds[0]["y_test"], te)
+                if v > best_eval:
+                    best, best_eval = c, v
+            row["selected"] = row[best]
+            row["chosen"] = best
+            per.setdefault(name, []).append(row)
+    cols = ["iforest", "recipe", *cands, "selected"]
+    lines = [f"Model selection over {', '.join(cands)} (bench/ideas.py select): test ROC-AUC, "
+             "mean over seeds; `selected` keeps, per dataset and seed, the candidate with the "
+             "highest eval-split ROC-AUC.", "",
+             "| dataset | seeds | " + " | ".join(cols) + " | chosen |",
+             "|---|---:|" + "---:|" * len(cols) + "---|"]
+    for name, rows in per.items():
+        lines.append(f"| {name} | {len(rows)} | " + " | ".join(
+            f"{np.mean([r[c] for r in rows]):.4f}" for c in cols) + " | "
+            + ", ".join(r["chosen"] for r in rows) + " |")
+    if per:
+        lines.append(f"| **mean ({len(per)})** | | " + " | ".join(
+            f"**{np.mean([np.mean([r[c] for r in rows]) for rows in per.values()]):.4f}**"
+            for c in cols) + " | |")
+    text = "\n".join(lines)
+    print(text)
+    if a.out:
+        with open(a.out, "a") as f:
+            f.write("\n" + text + "\n")
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("cmd", choices=["train", "analyze"])
+    p.add_argument("cmd", choices=["train", "analyze", "select"])
     all_ds = sorted(os.path.basename(f)[:-4] for f in glob.glob(os.path.join(DATA_DIR, "*.csv")))
     p.add_argument("--datasets", default=",".join(all_ds))
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--variants", default="base")
     p.add_argument("--threshold", default=None)
     p.add_argument("--out", default=None)
+    p.add_argument("--candidates", default="base,sigmoid,noise3")
     a = p.parse_args()
     a.datasets = a.datasets.split(",")
     a.seeds = [int(s) for s in a.seeds.split(",")]
     a.variants = a.variants.split(",")
-    {"train": cmd_train, "analyze": cmd_analyze}[a.cmd](a)
+    {"train": cmd_train, "analyze": cmd_analyze, "select": cmd_select}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,10 @@
 
 For each size, in the same run and on the same generated CSV (20 features, 1%
 injected anomalies, a label column):
-- the pipeline end to end through the CLI (`anomaly-pipeline run`): wall time,
-  peak RSS of the whole process tree, per-component seconds from ML Metadata;
+- the pipeline end to end through the CLI (`anomaly-pipeline run
+  --no-model-selection`, so it trains the one model the plain script trains):
+  wall time, peak RSS of the whole process tree, per-component seconds from
+  ML Metadata, the Trainer's read / fit / export split;
 - the reference recipe as a plain script (bench/plain_recipe.py: pandas read,
   StandardScaler, the same Keras model, same epochs and batch size, predict,
   threshold): wall time and peak RSS;
@@ -152,7 +154,10 @@ def bench_size(n: int, work: str, epochs: str, batch: str, repeat: int):
     for i in range(repeat):  # interleaved, so load on the machine hits both sides alike
         out = os.path.join(work, f"out_{n}_{i}")
         pipe = timed([cli, "run", "--data", csv, "--label-column", "label", "--output", out,
-                      "--epochs", epochs, "--batch-size", batch, "--no-cache"])
+                      "--epochs", epochs, "--batch-size", batch, "--no-cache",
+                      # One model, as the plain script trains: with labels, model
+                      # selection would train one model per candidate (3x the fit).
+                      "--no-model-selection"])
         pipe["components"] = component_seconds(os.path.join(out, "metadata.sqlite"))
         pipe["outside_components"] = round(pipe["seconds"] - sum(pipe["components"].values()), 2)
         pipe["trainer"] = trainer_seconds(out)

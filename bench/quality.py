@@ -122,6 +122,8 @@ def run_pipeline(train_csv: str, test_csv: str, work: str, extra: List[str]) -> 
     return {"score": scored["reconstruction_error"].to_numpy(),
             "flag": scored["is_anomaly"].to_numpy().astype(bool),
             "threshold": summary["threshold"], "threshold_method": summary["threshold_method"],
+            "threshold_rule": summary.get("threshold_rule"),
+            "model_selection": summary.get("model_selection"),
             "eval_metrics": summary.get("metrics", {}), "epochs_run": summary.get("epochs_run"),
             "seconds": round(time.time() - started, 1),
             "report": summary.get("report")}
@@ -149,6 +151,8 @@ def one_split(csv_path: str, seed: int, extra: List[str], keep: bool) -> Dict[st
     result["pipeline"] = dict(scores(y, pipe["score"], pipe["flag"]),
                               threshold=pipe["threshold"],
                               threshold_method=pipe["threshold_method"],
+                              threshold_rule=pipe["threshold_rule"],
+                              chosen=_chosen(pipe["model_selection"]),
                               epochs_run=pipe["epochs_run"], seconds=pipe["seconds"],
                               eval_split=pipe["eval_metrics"])
     t0 = time.time()
@@ -164,6 +168,15 @@ def one_split(csv_path: str, seed: int, extra: List[str], keep: bool) -> Dict[st
     else:
         shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+def _chosen(selection) -> str:
+    """The model-selection candidate the pipeline kept, in words."""
+    if not selection:
+        return "as configured"
+    from pipeline.config import describe_candidate
+
+    return describe_candidate(selection.get("chosen") or {})
 
 
 # ----------------------------------------------------------------------------- reporting
@@ -198,8 +211,8 @@ def markdown(doc: Dict[str, Any]) -> str:
         "mean + 3·std of its training errors, IsolationForest's default `predict`. "
         "Values are means over seeds (± std for ROC-AUC).",
         "",
-        f"| dataset | rows | d | anomalies | {head} | pipeline s/run |",
-        "|---|---:|---:|---:|" + "---:|" * len(cols) + "---:|",
+        f"| dataset | rows | d | anomalies | {head} | pipeline s/run | model kept (per seed) |",
+        "|---|---:|---:|---:|" + "---:|" * len(cols) + "---:|---|",
     ]
     for name, e in doc["datasets"].items():
         if not e["mean"]:
@@ -211,12 +224,13 @@ def markdown(doc: Dict[str, Any]) -> str:
             v = e["mean"][m][k]
             cells.append(f"{v:.4f}" + (f" ±{e['std'][m][k]:.3f}" if k == "roc_auc" else ""))
         secs = _mean([r["pipeline"]["seconds"] for r in e["seeds"] if "pipeline" in r])
+        kept = "; ".join(r["pipeline"].get("chosen", "?") for r in e["seeds"] if "pipeline" in r)
         lines.append(f"| {name} | {e['rows']} | {e['features']} | {e['anomaly_rate']:.2%} | "
-                     + " | ".join(cells) + f" | {secs:.0f} |")
+                     + " | ".join(cells) + f" | {secs:.0f} | {kept} |")
     if doc["summary"]["mean"]:
         mean = doc["summary"]["mean"]
         lines.append(f"| **mean ({len(doc['summary']['datasets_complete'])} datasets)** | | | | "
-                     + " | ".join(f"**{mean[m][k]:.4f}**" for m, k in cols) + " | |")
+                     + " | ".join(f"**{mean[m][k]:.4f}**" for m, k in cols) + " | | |")
         p, f, r = mean["pipeline"], mean["iforest"], mean["recipe"]
         lines += ["",
                   f"- mean ROC-AUC: pipeline {p['roc_auc']:.4f} vs IsolationForest "

@@ -111,6 +111,14 @@ def read_statistics(statistics_uri: Optional[str], splits=("train", "eval")) -> 
     return out
 
 
+def _activation_text(training: Mapping[str, Any]) -> str:
+    chosen = training.get("output_activation") or "?"
+    selection = training.get("selection") or {}
+    if len(selection.get("candidates") or []) > 1 and selection.get("eval_rows"):
+        return f"{chosen} (model selection: {selection['why']})"
+    return chosen
+
+
 def _chosen(thr: Mapping[str, Any]) -> str:
     """`auto`: which rule it chose and why."""
     details = thr.get("details") or {}
@@ -315,6 +323,11 @@ def render(evaluation: Mapping[str, Any], training: Optional[Mapping[str, Any]],
                                                                                 [])))],
             ["training rows (normal)", training.get("train_rows")],
             ["validation rows", training.get("validation_rows")],
+            ["output activation", _activation_text(training)],
+            ["ensemble members", training.get("ensemble_size", 1)],
+            ["errors normalised per feature",
+             "yes" if training.get("feature_error_scale") else "no"],
+            ["batch size", training.get("batch_size")],
             ["epochs run", training.get("epochs_run")], ["best epoch", training.get("best_epoch")],
             ["final training loss", (hist.get("loss") or [None])[-1]],
             ["best validation loss", min(hist["val_loss"]) if hist.get("val_loss") else None]]))

@@ -20,8 +20,10 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from components import examples_io, features, signatures
+from components.evaluator import thresholds
 from components.model import build_autoencoder, layer_sizes
-from pipeline.config import PipelineConfig, from_json
+from pipeline.config import (PipelineConfig, candidate_configs, describe_candidate,
+                             from_json)
 
 PARSE_BATCH = 65536
 EVAL_BATCH = 8192
@@ -37,6 +39,29 @@ def split_uris(file_pattern) -> List[str]:
     return uris
 
 
+class _BatchTransformer:
+    """Raw record batches -> z-scored float32 matrices through the TFT layer."""
+
+    def __init__(self, tft_output: tft.TFTransformOutput, feature_keys: List[str]):
+        self._spec = tft_output.raw_feature_spec()
+        self._layer = tft_output.transform_features_layer()
+        self._keys = list(feature_keys)
+
+    def __call__(self, cols: Dict[str, np.ndarray], keep: Optional[np.ndarray] = None
+                 ) -> np.ndarray:
+        raw = {}
+        for k in self._keys:
+            v = cols[k] if keep is None else cols[k][keep]
+            raw[k] = tf.reshape(tf.constant(v.astype(self._spec[k].dtype.as_numpy_dtype,
+                                                     copy=False)),
+                                [-1] + list(self._spec[k].shape))
+        if not raw or int(next(iter(raw.values())).shape[0]) == 0:
+            return np.zeros((0, len(self._keys)), np.float32)
+        out = self._layer(raw)
+        return np.concatenate([np.reshape(out[features.transformed_name(k)].numpy(), (-1, 1))
+                               for k in self._keys], axis=1).astype(np.float32, copy=False)
+
+
 def transformed_blocks(file_pattern, tft_output: tft.TFTransformOutput,
                        feature_keys: List[str], label_column: Optional[str],
                        normal_only: bool, validation_split: float
@@ -50,32 +75,42 @@ def transformed_blocks(file_pattern, tft_output: tft.TFTransformOutput,
     rows are deterministic: of every 100 (normal) rows in stream order, the
     first round(100 * validation_split).
     """
-    raw_spec = tft_output.raw_feature_spec()
-    tft_layer = tft_output.transform_features_layer()
+    transform = _BatchTransformer(tft_output, feature_keys)
     keys = list(feature_keys) + ([label_column] if label_column else [])
     cut = int(round(100 * validation_split))
     seen = 0
     for uri in split_uris(file_pattern):
         for batch in examples_io.iter_record_batches(uri, keys, PARSE_BATCH):
             cols = {k: examples_io.column_values(batch, k) for k in keys}
-            keep = None
-            if normal_only and label_column:
-                keep = cols[label_column] == 0
-            raw = {}
-            for k in feature_keys:
-                v = cols[k] if keep is None else cols[k][keep]
-                raw[k] = tf.reshape(tf.constant(v.astype(raw_spec[k].dtype.as_numpy_dtype,
-                                                         copy=False)),
-                                    [-1] + list(raw_spec[k].shape))
-            n = int(next(iter(raw.values())).shape[0]) if raw else 0
+            keep = (cols[label_column] == 0) if normal_only and label_column else None
+            x = transform(cols, keep)
+            n = len(x)
             if n == 0:
                 continue
-            out = tft_layer(raw)
-            x = np.concatenate([np.reshape(out[features.transformed_name(k)].numpy(), (-1, 1))
-                                for k in feature_keys], axis=1).astype(np.float32, copy=False)
             is_val = (np.arange(seen, seen + n) % 100) < cut
             seen += n
             yield x[~is_val], x[is_val]
+
+
+def labelled_rows(file_pattern, tft_output: tft.TFTransformOutput, feature_keys: List[str],
+                  label_column: str, max_rows: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(z-scored rows, 0/1 labels) of a split, its first `max_rows` rows."""
+    transform = _BatchTransformer(tft_output, feature_keys)
+    keys = list(feature_keys) + [label_column]
+    xs, ys, n = [], [], 0
+    for uri in split_uris(file_pattern):
+        for batch in examples_io.iter_record_batches(uri, keys, PARSE_BATCH):
+            cols = {k: examples_io.column_values(batch, k) for k in keys}
+            xs.append(transform(cols))
+            ys.append((cols[label_column] != 0).astype(np.int64))
+            n += len(xs[-1])
+            if n >= max_rows:
+                break
+        if n >= max_rows:
+            break
+    if not xs:
+        return np.zeros((0, len(feature_keys)), np.float32), np.zeros(0, np.int64)
+    return np.concatenate(xs)[:max_rows], np.concatenate(ys)[:max_rows]
 
 
 class TrainingData:
@@ -144,8 +179,15 @@ class TrainingData:
 
 
 def train(cfg: PipelineConfig, train_files, tft_output: tft.TFTransformOutput,
-          log_dir: Optional[str] = None) -> Tuple[List[keras.Model], List[str], Dict]:
-    """Fits the autoencoder(s); returns (models, feature_keys, training summary)."""
+          log_dir: Optional[str] = None, eval_files=None
+          ) -> Tuple[List[keras.Model], List[str], Dict]:
+    """Fits the autoencoder(s); returns (models, feature_keys, training summary).
+
+    With `model.candidates` and labelled eval rows (at least
+    `model.select_min_anomalies` anomalies in `eval_files`), one model per
+    candidate is fitted and the one whose errors rank the eval split's
+    anomalies best (ROC-AUC) is kept; otherwise only the first is fitted.
+    """
     mcfg, label = cfg.model, cfg.data.label_column
     keras.utils.set_random_seed(mcfg.seed)
     feature_keys = features.feature_keys(tft_output.raw_feature_spec().keys(), label)
@@ -167,16 +209,46 @@ def train(cfg: PipelineConfig, train_files, tft_output: tft.TFTransformOutput,
     if data.streaming:
         logging.info("training data (%d rows) exceeds model.memory_budget_mb=%d: streaming it "
                      "every epoch", n_train, mcfg.memory_budget_mb)
-    models, members = [], []
-    for i in range(mcfg.ensemble_size):
-        # Member i: seed + i, the same data; member 0 is the single model.
-        member_cfg = dataclasses.replace(mcfg, seed=mcfg.seed + i)
-        keras.utils.set_random_seed(member_cfg.seed)
-        model = build_autoencoder(len(feature_keys), member_cfg)
-        history = _fit(model, data, validation, batch_size, member_cfg,
-                       log_dir if i == 0 else None)
-        models.append(model)
-        members.append({k: [float(v) for v in vals] for k, vals in history.history.items()})
+    configs = candidate_configs(mcfg)
+    overrides = list(mcfg.candidates) or [{}]
+    eval_rows, why_single = None, None
+    if len(configs) > 1:
+        if label and eval_files:
+            eval_rows = labelled_rows(eval_files, tft_output, feature_keys, label,
+                                      SELECTION_MAX_ROWS)
+            n_pos = int(eval_rows[1].sum())
+            if n_pos < mcfg.select_min_anomalies or n_pos == len(eval_rows[1]):
+                why_single = (f"{n_pos} labelled anomalies in the eval split (< "
+                              f"select_min_anomalies={mcfg.select_min_anomalies}): first candidate")
+        else:
+            why_single = "no labels: first candidate"
+        if why_single:
+            configs, overrides, eval_rows = configs[:1], overrides[:1], None
+    fitted = []
+    for i, cand_cfg in enumerate(configs):
+        fitted.append(_fit_members(cand_cfg, data, validation, batch_size, len(feature_keys),
+                                   log_dir if i == 0 else None))
+    chosen = 0
+    selection = {"candidates": [{"overrides": dict(o), "roc_auc": None} for o in overrides],
+                 "chosen": 0, "why": why_single or "one candidate"}
+    if eval_rows is not None:
+        x_eval, y_eval = eval_rows
+        aucs = []
+        for cand_cfg, (models_, _) in zip(configs, fitted):
+            scale_ = (feature_error_scale(models_, data.x_val if n_val else data.sample_train())
+                      if cand_cfg.normalize_feature_errors else None)
+            aucs.append(thresholds.roc_auc(row_errors(models_, x_eval, scale_), y_eval))
+        chosen = max(range(len(aucs)), key=lambda i: (aucs[i], -i))  # ties: the earlier
+        for entry, auc in zip(selection["candidates"], aucs):
+            entry["roc_auc"] = round(float(auc), 6)
+        selection.update(
+            chosen=chosen, eval_rows=int(len(y_eval)), eval_anomalies=int(y_eval.sum()),
+            why=f"highest ROC-AUC on {len(y_eval)} labelled eval rows: "
+                + "; ".join(f"{describe_candidate(o)} {a:.4f}" for o, a in zip(overrides, aucs)))
+        logging.info("Trainer selection: candidate %d (%s): %s", chosen,
+                     describe_candidate(overrides[chosen]), selection["why"])
+    final_cfg = configs[chosen]
+    models, members = fitted[chosen]
     fit_seconds = time.time() - t0
     monitor = "val_loss" if n_val else "loss"
     hist = members[0]
@@ -186,7 +258,7 @@ def train(cfg: PipelineConfig, train_files, tft_output: tft.TFTransformOutput,
                 if h.get(monitor) else None)
 
     scale = None
-    if mcfg.normalize_feature_errors:
+    if final_cfg.normalize_feature_errors:
         scale = feature_error_scale(models, data.x_val if n_val else data.sample_train())
     summary = {
         "train_rows": n_train,
@@ -195,12 +267,15 @@ def train(cfg: PipelineConfig, train_files, tft_output: tft.TFTransformOutput,
         "streamed": data.streaming,
         "batch_size": batch_size,
         "n_features": len(feature_keys),
-        "layer_sizes": layer_sizes(len(feature_keys), mcfg),
+        "layer_sizes": layer_sizes(len(feature_keys), final_cfg),
+        "model": {k: v for k, v in dataclasses.asdict(final_cfg).items() if k != "candidates"},
+        "output_activation": final_cfg.output_activation,
+        "selection": selection,
         "ensemble_size": len(models),
         "epochs_run": len(hist.get("loss", [])),
         "best_epoch": best_epoch(hist),
         "history": hist,
-        "members": [{"seed": mcfg.seed + i, "epochs_run": len(h.get("loss", [])),
+        "members": [{"seed": final_cfg.seed + i, "epochs_run": len(h.get("loss", [])),
                      "best_epoch": best_epoch(h),
                      "best_" + monitor: min(h[monitor]) if h.get(monitor) else None}
                     for i, h in enumerate(members)],
@@ -208,6 +283,46 @@ def train(cfg: PipelineConfig, train_files, tft_output: tft.TFTransformOutput,
         "seconds": {"read_and_transform": round(read_seconds, 2), "fit": round(fit_seconds, 2)},
     }
     return models, feature_keys, summary
+
+
+SELECTION_MAX_ROWS = 200_000  # labelled eval rows model selection scores, at most
+
+
+def selected_config(mcfg, summary: Dict):
+    """The candidate the Trainer kept (what the export rebuilds)."""
+    return candidate_configs(mcfg)[summary["selection"]["chosen"]]
+
+
+def _fit_members(mcfg, data: "TrainingData", validation, batch_size: int, n_features: int,
+                 log_dir: Optional[str]):
+    """The ensemble's members (seeds seed, seed+1, ...) and their loss histories."""
+    models, histories = [], []
+    for i in range(mcfg.ensemble_size):
+        member_cfg = dataclasses.replace(mcfg, seed=mcfg.seed + i)
+        keras.utils.set_random_seed(member_cfg.seed)
+        model = build_autoencoder(n_features, member_cfg)
+        history = _fit(model, data, validation, batch_size, member_cfg,
+                       log_dir if i == 0 else None)
+        models.append(model)
+        histories.append({k: [float(v) for v in vals] for k, vals in history.history.items()})
+    return models, histories
+
+
+def _squared_errors(models, x: np.ndarray) -> Iterator[Tuple[int, np.ndarray]]:
+    """(start row, squared errors averaged over the members) per chunk of `x`."""
+    step = EVAL_BATCH * 8
+    for start in range(0, len(x), step):
+        xb = x[start:start + step]
+        yield start, sum((xb - np.asarray(m(xb, training=False))) ** 2
+                         for m in models) / len(models)
+
+
+def row_errors(models, x: np.ndarray, scale: Optional[np.ndarray] = None) -> np.ndarray:
+    """Each row's error as the exported model computes it (components/signatures.py)."""
+    out = np.empty(len(x), dtype=np.float64)
+    for start, sq in _squared_errors(models, x):
+        out[start:start + len(sq)] = (sq / (1.0 if scale is None else scale)).mean(axis=1)
+    return out
 
 
 def _fit(model, data: "TrainingData", validation, batch_size: int, mcfg, log_dir):
@@ -237,10 +352,8 @@ def feature_error_scale(models, x: np.ndarray) -> np.ndarray:
     if len(x) == 0:
         raise ValueError("no rows to normalise the feature errors on")
     sq = np.zeros(x.shape[1], dtype=np.float64)
-    for start in range(0, len(x), EVAL_BATCH * 8):
-        xb = x[start:start + EVAL_BATCH * 8]
-        avg = sum((xb - np.asarray(m(xb, training=False))) ** 2 for m in models) / len(models)
-        sq += avg.sum(axis=0)
+    for _, chunk in _squared_errors(models, x):
+        sq += chunk.sum(axis=0)
     scale = sq / len(x)
     floor = max(float(scale.mean()) * FEATURE_SCALE_FLOOR, 1e-12)
     return np.maximum(scale, floor)
@@ -251,14 +364,18 @@ def run_fn(fn_args) -> None:
     cfg: PipelineConfig = from_json(fn_args.custom_config["pipeline_config"])
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     models, feature_keys, summary = train(cfg, fn_args.train_files, tft_output,
-                                          log_dir=fn_args.model_run_dir)
+                                          log_dir=fn_args.model_run_dir,
+                                          eval_files=fn_args.eval_files)
     t0 = time.time()
     signatures.export_serving_model(
         models, tft_output, feature_keys, fn_args.serving_model_dir,
-        metadata={"label_column": cfg.data.label_column, "model": cfg.to_dict()["model"],
+        # "model": the settings of the model exported (the selected candidate).
+        metadata={"label_column": cfg.data.label_column, "model": summary["model"],
+                  "model_selection": summary["selection"],
                   "train_rows": summary["train_rows"],
                   "feature_error_scale": summary["feature_error_scale"]},
-        model_config=cfg.model, feature_error_scale=summary["feature_error_scale"])
+        model_config=selected_config(cfg.model, summary),
+        feature_error_scale=summary["feature_error_scale"])
     summary["seconds"]["export"] = round(time.time() - t0, 2)
     signatures.write_json(os.path.join(fn_args.model_run_dir, TRAINING_SUMMARY), summary)
     signatures.write_json(os.path.join(fn_args.serving_model_dir, "assets", TRAINING_SUMMARY),

@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--activation", help="hidden activation (default relu)")
     m.add_argument("--output-activation", help="output activation (default linear; the seed "
                    "recipe's sigmoid cannot reproduce negative z-scores)")
+    m.add_argument("--no-model-selection", action="store_true",
+                   help="train only the configured model; by default, with >= 5 labelled "
+                        "anomalies in the eval split, also a sigmoid-output and a denoising "
+                        "variant (model.candidates) and keep the highest eval ROC-AUC")
     m.add_argument("--validation-split", type=float,
                    help="share of training rows held out for validation/early stopping "
                         "(default 0.2)")
@@ -164,6 +168,8 @@ def _overrides(a: argparse.Namespace) -> Dict[str, Any]:
         "epochs", "batch_size", "learning_rate", "hidden_units", "encoding_dim",
         "encoding_ratio", "activation", "output_activation", "validation_split",
         "early_stopping_patience", "seed", "input_noise") if getattr(a, k) is not None}
+    if getattr(a, "no_model_selection", False):
+        model["candidates"] = []
     out: Dict[str, Any] = {"model": model, "data": {"path": a.data}}
     if a.label_column is not None:
         out["data"]["label_column"] = a.label_column

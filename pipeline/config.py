@@ -13,7 +13,7 @@ import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 DEFAULT_MODEL_NAME = "anomaly_detector"
 DEFAULT_OUTPUT = "runs"
@@ -43,6 +43,19 @@ class ModelConfig:
     # The reference recipe ends in a sigmoid, which cannot output the negative
     # z-scores it is asked to reconstruct; a linear output can.
     output_activation: str = "linear"
+    # Model selection with labels: when the eval split holds at least
+    # `select_min_anomalies` labelled anomalies (and normal rows), the Trainer
+    # fits one model per candidate (each a set of overrides of this config)
+    # and keeps the one whose errors rank those anomalies best (ROC-AUC);
+    # otherwise, and with no candidates, only the first candidate / this
+    # config. Default: as configured; the recipe's sigmoid output (it cannot
+    # reconstruct z-scores outside (0, 1), so its error also measures how far
+    # a row is from the typical range: it wins where anomalies lie on the
+    # normal rows' manifold, pendigits); a denoising variant.
+    # bench/results/quality.md has what each brought.
+    candidates: Tuple[Mapping[str, Any], ...] = (
+        {}, {"output_activation": "sigmoid"}, {"input_noise": 0.3})
+    select_min_anomalies: int = 5
     epochs: int = 50
     # None = by data size (`effective_batch_size`): the recipe's 32 up to
     # 32k training rows, then the power of two that keeps ~1,000 steps per
@@ -211,6 +224,8 @@ class PipelineConfig:
             (m.early_stopping_patience >= 0, "model.early_stopping_patience must be >= 0"),
             (m.input_noise >= 0, "model.input_noise must be >= 0"),
             (m.memory_budget_mb >= 1, "model.memory_budget_mb must be >= 1"),
+            (m.select_min_anomalies >= 1, "model.select_min_anomalies must be >= 1"),
+            (_candidates_problem(m) is None, f"model.candidates: {_candidates_problem(m)}"),
             (isinstance(m.ensemble_size, int) and 1 <= m.ensemble_size <= 20,
              "model.ensemble_size must be an integer in [1, 20]"),
             (isinstance(m.normalize_feature_errors, bool),
@@ -257,6 +272,43 @@ class PipelineConfig:
         return json.dumps(self.to_dict(), sort_keys=True)
 
 
+# Settings a model-selection candidate may override (not the selection itself,
+# nor how the data is held).
+CANDIDATE_KEYS = ("hidden_units", "encoding_dim", "encoding_ratio", "activation",
+                  "output_activation", "epochs", "learning_rate", "early_stopping_patience",
+                  "input_noise", "ensemble_size", "normalize_feature_errors", "seed")
+
+
+def _candidates_problem(m: "ModelConfig") -> Optional[str]:
+    if not isinstance(m.candidates, (list, tuple)):
+        return "must be a list of objects of model settings"
+    for i, cand in enumerate(m.candidates):
+        if not isinstance(cand, Mapping):
+            return f"candidate {i} must be an object of model settings"
+        bad = sorted(set(cand) - set(CANDIDATE_KEYS))
+        if bad:
+            return (f"candidate {i}: {', '.join(bad)} cannot be set per candidate (valid: "
+                    f"{', '.join(CANDIDATE_KEYS)})")
+    return None
+
+
+def candidate_configs(m: "ModelConfig") -> List["ModelConfig"]:
+    """The configurations model selection compares (one, without candidates)."""
+    if not m.candidates:
+        return [m]
+    out = []
+    for cand in m.candidates:
+        values = dict(cand)
+        if "hidden_units" in values:
+            values["hidden_units"] = tuple(values["hidden_units"])
+        out.append(dataclasses.replace(m, candidates=(), **values))
+    return out
+
+
+def describe_candidate(overrides: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(overrides.items())) or "as configured"
+
+
 # The reference notebook recipe, reproduced exactly.
 SEED_PRESET: Dict[str, Any] = {
     "model": {
@@ -273,6 +325,7 @@ SEED_PRESET: Dict[str, Any] = {
         "input_noise": 0.0,
         "ensemble_size": 1,
         "normalize_feature_errors": False,
+        "candidates": [],
     },
     "threshold": {"method": "mean_std", "params": {"k": 3.0}},
 }
@@ -301,6 +354,8 @@ def _build(cls, values: Mapping[str, Any]):
             v = _build(f.default_factory, v)
         elif f.name in ("hidden_units", "beam_args") and v is not None:
             v = tuple(v)
+        elif f.name == "candidates" and isinstance(v, (list, tuple)):
+            v = tuple(dict(c) if isinstance(c, Mapping) else c for c in v)
         elif f.name == "params":
             v = dict(v or {})
         kwargs[f.name] = v

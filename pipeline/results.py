@@ -117,10 +117,21 @@ def summarize(metadata_path: str, connection_config=None,
         "evaluation": os.path.join(evaluation.uri, "evaluation.json"),
         "tensorboard_logdir": run_dir.uri if run_dir else None,
         "epochs_run": (training or {}).get("epochs_run"),
+        # Which model-selection candidate the Trainer kept, and why.
+        "model_selection": _selection(training),
         "registry": registry_summary(pushed),
         "comparison": report.get("comparison"),
         "report": publish_report(report.get("report"), os.path.dirname(metadata_path)),
     }
+
+
+def _selection(training: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    sel = (training or {}).get("selection")
+    if not sel:
+        return None
+    chosen = sel["candidates"][sel["chosen"]] if sel.get("candidates") else {}
+    return {"chosen": chosen.get("overrides", {}), "roc_auc": chosen.get("roc_auc"),
+            "candidates": len(sel.get("candidates") or []), "why": sel.get("why")}
 
 
 def publish_report(evaluation_report: Optional[str], output_dir: str) -> Optional[str]:

@@ -92,3 +92,28 @@ def test_ensemble_and_normalisation_settings_are_checked(model, message):
 def test_seed_preset_is_a_single_unnormalised_model_whatever_the_defaults():
     m = build_config(overrides={"preset": "seed"}).model
     assert m.ensemble_size == 1 and m.normalize_feature_errors is False
+
+
+def test_model_selection_candidates_are_overrides_of_the_config():
+    from pipeline.config import candidate_configs
+
+    m = build_config(overrides={"model": {"epochs": 7}}).model
+    configs = candidate_configs(m)
+    assert [c.output_activation for c in configs] == ["linear", "sigmoid", "linear"]
+    assert [c.input_noise for c in configs] == [0.0, 0.0, 0.3]
+    assert all(c.epochs == 7 and c.candidates == () for c in configs)
+    one = build_config(overrides={"model": {"candidates": []}}).model
+    assert candidate_configs(one) == [one]
+    cfg = build_config(overrides={"model": {"candidates": [{}, {"hidden_units": [8]}]}})
+    assert candidate_configs(cfg.model)[1].hidden_units == (8,)
+    # Round trip through the JSON the components receive.
+    assert config_lib.from_json(cfg.to_json()).model.candidates == ({}, {"hidden_units": [8]})
+
+
+@pytest.mark.parametrize("candidates, message", [
+    ([{"batch_size": 64}], "batch_size cannot be set per candidate"),
+    (["sigmoid"], "candidate 0 must be an object"),
+])
+def test_bad_candidates_are_named(candidates, message):
+    with pytest.raises(ConfigError, match=message):
+        build_config(overrides={"model": {"candidates": candidates}})

@@ -149,7 +149,9 @@ def test_signature_and_numpy_recomputation(run):
             b = ckpt.get_tensor(f"{prefix}{idx}/bias/.ATTRIBUTES/VARIABLE_VALUE")
             h = h @ w + b
             if i < len(layers) - 1:
-                h = np.maximum(h, 0)  # relu hidden layers; the output is linear by default
+                h = np.maximum(h, 0)  # relu hidden layers
+            elif meta["model"]["output_activation"] == "sigmoid":  # model selection chose it
+                h = 1 / (1 + np.exp(-h))
         sq += (z - h) ** 2 / len(members)
     scale = ckpt.get_tensor("feature_error_scale/.ATTRIBUTES/VARIABLE_VALUE")
     if meta.get("feature_error_scale") is not None:

@@ -444,3 +444,16 @@ def test_validate_params_rejects_unknown_method_and_typos():
         validate_params("meanstd", {})
     with pytest.raises(ValueError, match="unknown parameter"):
         validate_params("mean_std", {"kk": 2})
+
+
+def test_public_roc_auc_equals_sklearn_and_needs_both_classes():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(11)
+    errors = np.r_[rng.exponential(1, 300), rng.exponential(3, 30)]
+    labels = np.r_[np.zeros(300, int), np.ones(30, int)]
+    from components.evaluator import thresholds
+
+    assert thresholds.roc_auc(errors, labels) == pytest.approx(roc_auc_score(labels, errors))
+    with pytest.raises(ValueError, match="both classes"):
+        thresholds.roc_auc(errors, np.zeros(330, int))

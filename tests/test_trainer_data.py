@@ -58,3 +58,20 @@ def test_split_uris_strip_the_trainer_s_glob():
     assert split_uris(["/a/Split-train/*", "/b/Split-train/*"]) == ["/a/Split-train",
                                                                     "/b/Split-train"]
     assert split_uris("/a/Split-train/*") == ["/a/Split-train"]
+
+
+def test_row_errors_match_the_exported_formula():
+    import keras
+
+    from components.model import build_autoencoder
+    from components.trainer import feature_error_scale, row_errors
+    from pipeline.config import ModelConfig
+
+    keras.utils.set_random_seed(0)
+    members = [build_autoencoder(3, ModelConfig(seed=s), compile=False) for s in (0, 1)]
+    x = np.random.default_rng(1).normal(size=(100, 3)).astype(np.float32)
+    sq = sum((x - m(x).numpy()) ** 2 for m in members) / 2
+    np.testing.assert_allclose(row_errors(members, x), sq.mean(axis=1), rtol=1e-5)
+    scale = feature_error_scale(members, x)
+    np.testing.assert_allclose(row_errors(members, x, scale), (sq / scale).mean(axis=1),
+                               rtol=1e-5)

@@ -591,6 +591,14 @@ def _average_ranks(x: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def roc_auc(errors: Any, labels: Any) -> float:
+    """ROC-AUC of `errors` as anomaly scores for 0/1 `labels` (both classes needed)."""
+    errs, lab = _prepare("roc_auc", errors, labels)
+    if lab.all() or not lab.any():
+        raise ValueError("roc_auc: labels must contain both classes")
+    return _roc_auc(errs, lab)
+
+
 def _roc_auc(errors: np.ndarray, lab: np.ndarray) -> float:
     """Mann-Whitney U / (P * N) with average ranks for ties (equals sklearn)."""
     n_pos = int(np.count_nonzero(lab))
