@@ -259,13 +259,14 @@ def cmd_run(a: argparse.Namespace) -> int:
 
     logging.info("running the pipeline on %s (%d rows)", cfg.data.path, info.rows)
     metadata_conn = orchestration_cli.metadata_for_summary(cfg)  # None = SQLite file
-    if os.environ.get("ANOMALY_PIPELINE_NO_PREFETCH") != "1":
-        from pipeline import prefetch
-
-        prefetch.start()  # MLflow and matplotlib, for the Pusher and the report
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the summary
+        runner = get_runner(cfg.runner)  # imports TFX (~6 s), GIL-bound: not beside prefetch
+        if os.environ.get("ANOMALY_PIPELINE_NO_PREFETCH") != "1":
+            from pipeline import prefetch
+
+            prefetch.start()  # MLflow and matplotlib, for the Pusher and the report
         backfilled = orchestration_cli.backfill(cfg, span_plan)  # window spans not ingested
-        get_runner(cfg.runner).run(cfg, input_base, pattern)
+        runner.run(cfg, input_base, pattern)
     summary = results.summarize(cfg.metadata_path, metadata_conn, cfg.pipeline_name)
     if span_plan is not None:
         summary["spans"] = orchestration_cli.span_summary(cfg, span_plan, backfilled,
