@@ -62,6 +62,13 @@ class _BatchTransformer:
                                for k in self._keys], axis=1).astype(np.float32, copy=False)
 
 
+def _column_batches(file_pattern, keys: List[str]) -> Iterator[Dict[str, np.ndarray]]:
+    """{column: values} per record batch of a split, across its folders."""
+    for uri in split_uris(file_pattern):
+        for batch in examples_io.iter_record_batches(uri, keys, PARSE_BATCH):
+            yield {k: examples_io.column_values(batch, k) for k in keys}
+
+
 def transformed_blocks(file_pattern, tft_output: tft.TFTransformOutput,
                        feature_keys: List[str], label_column: Optional[str],
                        normal_only: bool, validation_split: float
@@ -79,17 +86,15 @@ def transformed_blocks(file_pattern, tft_output: tft.TFTransformOutput,
     keys = list(feature_keys) + ([label_column] if label_column else [])
     cut = int(round(100 * validation_split))
     seen = 0
-    for uri in split_uris(file_pattern):
-        for batch in examples_io.iter_record_batches(uri, keys, PARSE_BATCH):
-            cols = {k: examples_io.column_values(batch, k) for k in keys}
-            keep = (cols[label_column] == 0) if normal_only and label_column else None
-            x = transform(cols, keep)
-            n = len(x)
-            if n == 0:
-                continue
-            is_val = (np.arange(seen, seen + n) % 100) < cut
-            seen += n
-            yield x[~is_val], x[is_val]
+    for cols in _column_batches(file_pattern, keys):
+        keep = (cols[label_column] == 0) if normal_only and label_column else None
+        x = transform(cols, keep)
+        n = len(x)
+        if n == 0:
+            continue
+        is_val = (np.arange(seen, seen + n) % 100) < cut
+        seen += n
+        yield x[~is_val], x[is_val]
 
 
 def labelled_rows(file_pattern, tft_output: tft.TFTransformOutput, feature_keys: List[str],
@@ -98,14 +103,10 @@ def labelled_rows(file_pattern, tft_output: tft.TFTransformOutput, feature_keys:
     transform = _BatchTransformer(tft_output, feature_keys)
     keys = list(feature_keys) + [label_column]
     xs, ys, n = [], [], 0
-    for uri in split_uris(file_pattern):
-        for batch in examples_io.iter_record_batches(uri, keys, PARSE_BATCH):
-            cols = {k: examples_io.column_values(batch, k) for k in keys}
-            xs.append(transform(cols))
-            ys.append((cols[label_column] != 0).astype(np.int64))
-            n += len(xs[-1])
-            if n >= max_rows:
-                break
+    for cols in _column_batches(file_pattern, keys):
+        xs.append(transform(cols))
+        ys.append((cols[label_column] != 0).astype(np.int64))
+        n += len(xs[-1])
         if n >= max_rows:
             break
     if not xs:
@@ -233,11 +234,9 @@ def train(cfg: PipelineConfig, train_files, tft_output: tft.TFTransformOutput,
                  "chosen": 0, "why": why_single or "one candidate"}
     if eval_rows is not None:
         x_eval, y_eval = eval_rows
-        aucs = []
-        for cand_cfg, (models_, _) in zip(configs, fitted):
-            scale_ = (feature_error_scale(models_, data.x_val if n_val else data.sample_train())
-                      if cand_cfg.normalize_feature_errors else None)
-            aucs.append(thresholds.roc_auc(row_errors(models_, x_eval, scale_), y_eval))
+        scales = [_error_scale(c, m, data) for c, (m, _) in zip(configs, fitted)]
+        aucs = [thresholds.roc_auc(row_errors(m, x_eval, sc), y_eval)
+                for (m, _), sc in zip(fitted, scales)]
         chosen = max(range(len(aucs)), key=lambda i: (aucs[i], -i))  # ties: the earlier
         for entry, auc in zip(selection["candidates"], aucs):
             entry["roc_auc"] = round(float(auc), 6)
@@ -257,9 +256,8 @@ def train(cfg: PipelineConfig, train_files, tft_output: tft.TFTransformOutput,
         return (int(min(range(len(h[monitor])), key=h[monitor].__getitem__)) + 1
                 if h.get(monitor) else None)
 
-    scale = None
-    if final_cfg.normalize_feature_errors:
-        scale = feature_error_scale(models, data.x_val if n_val else data.sample_train())
+    # The chosen candidate's scale, computed once (during selection if it ran).
+    scale = scales[chosen] if eval_rows is not None else _error_scale(final_cfg, models, data)
     summary = {
         "train_rows": n_train,
         "validation_rows": n_val,
@@ -345,6 +343,14 @@ def _fit(model, data: "TrainingData", validation, batch_size: int, mcfg, log_dir
 
 FEATURE_SCALE_FLOOR = 1e-6  # relative to the mean scale: a perfectly reconstructed
                             # feature must not turn tiny errors into huge ones
+
+
+def _error_scale(mcfg, models, data: "TrainingData") -> Optional[np.ndarray]:
+    """The per-feature error scale a candidate exports (None unless it normalises),
+    measured on the validation rows (the first training rows without any)."""
+    if not mcfg.normalize_feature_errors:
+        return None
+    return feature_error_scale(models, data.x_val if len(data.x_val) else data.sample_train())
 
 
 def feature_error_scale(models, x: np.ndarray) -> np.ndarray:
