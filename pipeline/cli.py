@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "recipe's sigmoid cannot reproduce negative z-scores)")
     m.add_argument("--no-model-selection", action="store_true",
                    help="train only the configured model; by default, with >= 5 labelled "
-                        "anomalies in the eval split, also a sigmoid-output and a denoising "
+                        "anomalies in the eval split, also a denoising and a deeper, narrower "
                         "variant (model.candidates) and keep the highest eval ROC-AUC")
     m.add_argument("--validation-split", type=float,
                    help="share of training rows held out for validation/early stopping "

@@ -99,8 +99,9 @@ def test_model_selection_candidates_are_overrides_of_the_config():
 
     m = build_config(overrides={"model": {"epochs": 7}}).model
     configs = candidate_configs(m)
-    assert [c.output_activation for c in configs] == ["linear", "sigmoid", "linear"]
-    assert [c.input_noise for c in configs] == [0.0, 0.0, 0.3]
+    assert [c.input_noise for c in configs] == [0.0, 0.3, 0.0]
+    assert [c.hidden_units for c in configs] == [(), (), (64,)]
+    assert [c.encoding_size(16) for c in configs] == [11, 11, 4]
     assert all(c.epochs == 7 and c.candidates == () for c in configs)
     one = build_config(overrides={"model": {"candidates": []}}).model
     assert candidate_configs(one) == [one]
