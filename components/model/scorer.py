@@ -1,6 +1,6 @@
 """Score raw feature rows with a pushed SavedModel, outside TFX.
 
-One small class shared by batch scoring (`pipeline/scoring.py`, Beam
+One small class shared by batch scoring (`pipeline/batch_scoring`, Beam
 RunInference) and the MLflow pyfunc wrapper (`components/registry/pyfunc.py`):
 
 - the model is loaded the TF2 way, `tf.saved_model.load` (Keras loading of
@@ -9,36 +9,11 @@ RunInference) and the MLflow pyfunc wrapper (`components/registry/pyfunc.py`):
   of raw (unscaled) values, columns in the order of
   `assets/model_metadata.json`'s `features`; the z-score runs in the graph.
 """
-import json
-import os
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, Mapping
 
 import numpy as np
 
-SIGNATURE = "score_features"
-METADATA_FILE = "model_metadata.json"
-THRESHOLD_FILE = "threshold.json"
-OUTPUT_COLUMNS = ("reconstruction_error", "is_anomaly", "top_features")
-
-
-def _read_json(path: str):
-    import tensorflow as tf
-
-    with tf.io.gfile.GFile(path) as f:
-        return json.loads(f.read())
-
-
-def model_features(model_dir: str) -> List[str]:
-    """The model's input columns, in signature order (no TensorFlow graph load)."""
-    return list(_read_json(os.path.join(model_dir, "assets", METADATA_FILE))["features"])
-
-
-def threshold_info(model_dir: str) -> Optional[Dict]:
-    """assets/threshold.json (threshold, method, params, error statistics), if present."""
-    import tensorflow as tf
-
-    path = os.path.join(model_dir, "assets", THRESHOLD_FILE)
-    return _read_json(path) if tf.io.gfile.exists(path) else None
+from components.model import layout
 
 
 class SavedModelScorer:
@@ -48,10 +23,10 @@ class SavedModelScorer:
         import tensorflow as tf
 
         self.model_dir = model_dir
-        self.features = model_features(model_dir)
+        self.features = layout.model_features(model_dir)
         self._tf = tf
         self._loaded = tf.saved_model.load(model_dir)
-        self._fn = self._loaded.signatures[SIGNATURE]
+        self._fn = self._loaded.signatures[layout.SCORE_FEATURES_SIGNATURE]
 
     @property
     def threshold(self) -> float:
@@ -80,10 +55,10 @@ class SavedModelScorer:
         """A pandas DataFrame with (at least) the feature columns, any order.
 
         Returns a DataFrame with `reconstruction_error` (float), `is_anomaly`
-        (0/1) and `top_features` (components/explain.py) on the same index.
+        (0/1) and `top_features` (components/model/explain.py) on the same index.
         Other columns are ignored.
         """
-        from components.explain import top_features
+        from components.model.explain import top_features
         import pandas as pd
 
         if not isinstance(frame, pd.DataFrame):

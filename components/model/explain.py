@@ -6,7 +6,7 @@ of `assets/model_metadata.json`'s `features`), whose row mean is the row's
 `reconstruction_error`. A feature's *share* is its contribution divided by the
 row's total, so the shares of all d features sum to 1.
 
-    from components.explain import top_features
+    from components.model.explain import top_features
     out = fn(features=x)                                   # score_features signature
     col = top_features(out["feature_errors"].numpy(), meta["features"], k=3)
     # -> ["f3:0.52;f7:0.21;f0:0.09", ...]   (one string per row)

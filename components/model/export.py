@@ -1,6 +1,6 @@
 """The exported SavedModel: raw tf.Examples in, z-score inside, errors and flag out.
 
-Signatures (see CONTRACT.md):
+Signatures (names in components/model/layout.py):
 - `serving_default(examples)`: serialized tf.Examples whose features are float
   lists (raw, unscaled). Outputs `reconstruction_error` [batch] float32,
   `is_anomaly` [batch] bool, `threshold` [batch] float32 and
@@ -19,18 +19,16 @@ The threshold is a variable: the Trainer exports NaN (nothing is flagged) and
 the Evaluator writes the fitted value into a copy with `write_thresholded_model`.
 """
 import functools
-import json
 import math
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 import numpy as np
 import tensorflow as tf
 
-from components import features
-
-METADATA_FILE = "model_metadata.json"
-THRESHOLD_FILE = "threshold.json"
+from components.columns import transformed_name
+from components.model import layout
+from components.model.autoencoder import build_autoencoder
 
 
 class _Untracked:
@@ -93,7 +91,7 @@ class AnomalyServingModule(tf.Module):
 
     def _matrix(self, raw: Dict[str, tf.Tensor]) -> tf.Tensor:
         transformed = self._tft.value(raw)
-        cols = [tf.reshape(tf.cast(transformed[features.transformed_name(k)], tf.float32), [-1, 1])
+        cols = [tf.reshape(tf.cast(transformed[transformed_name(k)], tf.float32), [-1, 1])
                 for k in self._feature_keys]
         return tf.concat(cols, axis=1)
 
@@ -144,9 +142,9 @@ def export_serving_model(models, tft_output, feature_keys: List[str], export_dir
         [inference_copy(m, len(feature_keys), model_config) for m in members],
         tft_output.transform_features_layer(), tft_output.raw_feature_spec(), feature_keys,
         feature_error_scale=feature_error_scale)
-    _save(module, export_dir)
-    write_json(os.path.join(export_dir, "assets", METADATA_FILE),
-               dict(metadata, features=list(feature_keys)))
+    save_module(module, export_dir)
+    layout.write_json(layout.asset_path(export_dir, layout.METADATA_FILE),
+                      dict(metadata, features=list(feature_keys)))
 
 
 def inference_copy(model, n_features: int, model_config):
@@ -157,25 +155,19 @@ def inference_copy(model, n_features: int, model_config):
     finds on the objects it saves (~6 s per export) and writes the optimizer's
     variables, none of which a signature uses.
     """
-    from components.model import build_autoencoder
-
     copy = build_autoencoder(n_features, model_config, compile=False)
     copy.set_weights(model.get_weights())
     return copy
 
 
-def _save(module, export_dir: str) -> None:
+def save_module(module, export_dir: str) -> None:
     signatures = {
-        "serving_default": module.serve.get_concrete_function(),
-        "score_stored_examples": module.score_stored.get_concrete_function(),
-        "transform_features": module.transform.get_concrete_function(),
-        "score_features": module.score_matrix.get_concrete_function(),
+        layout.SERVING_SIGNATURE: module.serve.get_concrete_function(),
+        layout.SCORE_STORED_SIGNATURE: module.score_stored.get_concrete_function(),
+        layout.TRANSFORM_SIGNATURE: module.transform.get_concrete_function(),
+        layout.SCORE_FEATURES_SIGNATURE: module.score_matrix.get_concrete_function(),
     }
     tf.saved_model.save(module, export_dir, signatures=signatures)
-
-
-THRESHOLD_CHECKPOINT_KEY = "threshold/.ATTRIBUTES/VARIABLE_VALUE"
-VARIABLES_PREFIX = os.path.join("variables", "variables")
 
 
 def write_thresholded_model(src_dir: str, dst_dir: str, threshold: float,
@@ -189,19 +181,19 @@ def write_thresholded_model(src_dir: str, dst_dir: str, threshold: float,
     threshold.json and the model metadata go into `assets/`.
     """
     _copy_tree(src_dir, dst_dir)
-    reader = tf.train.load_checkpoint(os.path.join(src_dir, VARIABLES_PREFIX))
+    reader = tf.train.load_checkpoint(os.path.join(src_dir, layout.VARIABLES_PREFIX))
     names = sorted(reader.get_variable_to_dtype_map())
-    if THRESHOLD_CHECKPOINT_KEY not in names:
+    if layout.THRESHOLD_CHECKPOINT_KEY not in names:
         raise ValueError(f"{src_dir}: the SavedModel has no threshold variable")
-    tensors = [tf.constant(float(threshold), tf.float32) if n == THRESHOLD_CHECKPOINT_KEY
+    tensors = [tf.constant(float(threshold), tf.float32) if n == layout.THRESHOLD_CHECKPOINT_KEY
                else tf.constant(reader.get_tensor(n)) for n in names]
-    tf.raw_ops.SaveV2(prefix=os.path.join(dst_dir, VARIABLES_PREFIX), tensor_names=names,
+    tf.raw_ops.SaveV2(prefix=os.path.join(dst_dir, layout.VARIABLES_PREFIX), tensor_names=names,
                       shape_and_slices=[""] * len(names), tensors=tensors)
     # fingerprint.pb hashes the checkpoint too: written again, as tf.saved_model.save does.
     from tensorflow.python.saved_model import fingerprinting_utils
 
     fingerprinting_utils.write_fingerprint(dst_dir)
-    write_json(os.path.join(dst_dir, "assets", THRESHOLD_FILE), threshold_info)
+    layout.write_json(layout.asset_path(dst_dir, layout.THRESHOLD_FILE), threshold_info)
 
 
 def _copy_tree(src: str, dst: str) -> None:
@@ -212,23 +204,3 @@ def _copy_tree(src: str, dst: str) -> None:
         for name in files:
             tf.io.gfile.copy(os.path.join(dirpath, name), os.path.join(target, name),
                              overwrite=True)
-
-
-def read_model_metadata(model_dir: str) -> Dict[str, Any]:
-    return read_json(os.path.join(model_dir, "assets", METADATA_FILE))
-
-
-def read_threshold_info(model_dir: str) -> Optional[Dict[str, Any]]:
-    path = os.path.join(model_dir, "assets", THRESHOLD_FILE)
-    return read_json(path) if tf.io.gfile.exists(path) else None
-
-
-def write_json(path: str, data: Any) -> None:
-    tf.io.gfile.makedirs(os.path.dirname(path))
-    with tf.io.gfile.GFile(path, "w") as f:
-        f.write(json.dumps(data, indent=2, sort_keys=True, default=float))
-
-
-def read_json(path: str) -> Any:
-    with tf.io.gfile.GFile(path) as f:
-        return json.loads(f.read())

@@ -1,18 +1,18 @@
-"""The dense autoencoder, built from `ModelConfig` alone (no TFX imports)."""
+"""The dense autoencoder, built from `ModelSettings` alone (no TFX imports)."""
 from typing import List
 
 import keras
 
-from pipeline.config import ModelConfig
+from components.model.settings import ModelSettings
 
 
-def layer_sizes(n_features: int, cfg: ModelConfig) -> List[int]:
+def layer_sizes(n_features: int, cfg: ModelSettings) -> List[int]:
     """Units of every Dense layer, input excluded: hidden..., encoding, hidden reversed..., d."""
     hidden = list(cfg.hidden_units)
     return hidden + [cfg.encoding_size(n_features)] + hidden[::-1] + [n_features]
 
 
-def build_autoencoder(n_features: int, cfg: ModelConfig, compile: bool = True) -> keras.Model:
+def build_autoencoder(n_features: int, cfg: ModelSettings, compile: bool = True) -> keras.Model:
     """d -> hidden -> encoding -> hidden -> d, compiled with Adam + MSE (unless `compile`
     is False: the export's inference copy)."""
     if n_features < 1:
