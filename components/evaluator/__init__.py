@@ -1,0 +1,1 @@
+"""AnomalyEvaluator: threshold, metrics and blessing of reconstruction-error models (README.md)."""

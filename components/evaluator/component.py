@@ -18,12 +18,12 @@ Inputs
 Outputs
   blessing          ModelBlessing, written exactly as the stock Evaluator does.
   evaluation        ModelEvaluation holding evaluation.json, threshold.json,
-                    report.html (components/report.py) and errors.npz.
+                    report.html (report.py) and errors.npz.
   thresholded_model Model: the candidate with the fitted threshold baked into
                     its signatures and assets/threshold.json; Pusher pushes it.
 Parameters
-  evaluator_config  JSON: label column, threshold rule, blessing rule (see
-                    pipeline.config.ThresholdConfig / EvalConfig).
+  evaluator_config  JSON: {"columns": ColumnRoles, "threshold": ThresholdSettings,
+                    "evaluation": EvaluationSettings} (settings.py).
 """
 from typing import Optional
 

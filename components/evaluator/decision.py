@@ -11,12 +11,14 @@ ROC-AUC is under `min_roc_auc`, or it is worse than the baseline beyond
 `baseline_tolerance` (ROC-AUC with labels; false-alarm rate of normal rows at
 each model's own threshold without). Every reason is recorded.
 """
-from typing import Any, Dict, List, Optional, Tuple
+import time
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
-from components.evaluator import thresholds
-from components.evaluator.scoring import ANOMALY, NORMAL, UNLABELED, ModelSummary
+from components.evaluator import metrics, thresholds
+from components.evaluator.settings import EvaluationSettings, ThresholdSettings
+from components.evaluator.error_pass import ANOMALY, NORMAL, UNLABELED, ModelSummary
 
 USES_ALL_ROWS = ("contamination", "best_f1", "auto")
 USES_LABELS = ("best_f1", "auto")
@@ -59,7 +61,7 @@ def model_metrics(summary: ModelSummary, labeled: bool, threshold: float) -> Dic
     fitted = summary.groups[NORMAL] if labeled else summary.groups[UNLABELED]
     out["error_stats"] = {g: s.to_dict() for g, s in summary.groups.items() if s.count}
     if labeled and labels is not None and len(errors):
-        out.update(thresholds.classification_metrics(errors, labels, threshold))
+        out.update(metrics.classification_metrics(errors, labels, threshold))
     elif len(errors):
         flagged = float(np.mean(errors > threshold))
         out["flagged_rate"] = flagged
@@ -155,3 +157,61 @@ def decide(candidate: Dict[str, Any], baseline: Optional[Dict[str, Any]], labele
                 passed += f"; ROC-AUC {auc:.4f} >= min_roc_auc {min_roc_auc}"
         reasons.append(passed)
     return blessed, reasons
+
+
+def evaluate(summaries: Mapping[str, Mapping[str, ModelSummary]], labeled: bool,
+             threshold: ThresholdSettings, evaluation: EvaluationSettings,
+             feature_keys: List[str], label_column: Optional[str],
+             baseline_threshold: Optional[float] = None,
+             baseline_uri: Optional[str] = None, reference_uri: Optional[str] = None,
+             started: Optional[float] = None) -> Dict[str, Any]:
+    """The whole judgement of one evaluation, from the error summaries.
+
+    `summaries`: {"current": {"candidate": ..., "baseline": ...}, "reference": {...}}
+    (the eval split of this run; the eval split the baseline was blessed on).
+    The baseline is judged at `baseline_threshold`, the threshold it was served
+    with, when known. Returns evaluation.json's content; its "threshold" is
+    threshold.json's.
+    """
+    current = summaries["current"]
+    method, params = threshold.method, dict(threshold.params)
+    thr = fit_threshold(current["candidate"], labeled, method, params)
+    cand = model_metrics(current["candidate"], labeled, thr.value)
+    base = None
+    if "baseline" in current:
+        b_value = baseline_threshold
+        if b_value is None:
+            b_value = fit_threshold(current["baseline"], labeled, method, params).value
+        base = model_metrics(current["baseline"], labeled, b_value)
+        base["threshold"] = b_value
+        base["model_uri"] = baseline_uri
+        if "reference" in summaries:
+            ref = summaries["reference"]
+            cand["reference"] = model_metrics(ref["candidate"], labeled, thr.value)
+            base["reference"] = model_metrics(ref["baseline"], labeled, b_value)
+            cand["reference"]["examples_uri"] = reference_uri
+    tolerance, ignore = float(evaluation.baseline_tolerance), bool(evaluation.ignore_baseline)
+    blessed, reasons = decide(cand, base, labeled, evaluation.min_roc_auc, tolerance, ignore)
+    threshold_info = {
+        "threshold": thr.value,
+        "method": thr.method,
+        "params": thr.params,
+        "details": thr.details,
+        "fitted_on": fitted_on(thr, labeled),
+        "error_stats": cand["error_stats"],
+        "features": list(feature_keys),
+        "label_column": label_column,
+    }
+    report = {
+        "blessed": blessed,
+        "reasons": reasons,
+        "threshold": threshold_info,
+        "metrics": cand,
+        "baseline": base,
+        "labeled": labeled,
+        "comparison": None if ignore else compare_with_baseline(cand, base, labeled, tolerance),
+        "baseline_ignored": ignore and base is not None,
+    }
+    if started is not None:
+        report["seconds"] = round(time.time() - started, 3)
+    return report

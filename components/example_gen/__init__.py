@@ -1,0 +1,1 @@
+"""CsvExampleGen with a vectorized executor: CSV -> hash-split Parquet or TFRecords (README.md)."""

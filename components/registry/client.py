@@ -1,4 +1,4 @@
-"""The one module that imports MLflow: register pushed models, find them again.
+"""The MLflow registry seam: register pushed models, find them again.
 
 Everything the pipeline and `anomaly-pipeline score` do with the MLflow Model
 Registry goes through the functions here (tests mock them at this seam):
@@ -11,8 +11,7 @@ Registry goes through the functions here (tests mock them at this seam):
   local SavedModel directory (the pushed copy when it is reachable, else the
   registry's own copy, downloaded).
 
-`PythonModel` is re-exported for `pyfunc.py`, so no other module imports
-mlflow.
+`pyfunc.py` (the logged model's class) is the only other module importing mlflow.
 
 A local store (`sqlite:///...`) is always used with an explicit artifact
 location (`<output>/mlruns`). MLflow's SQL store also creates `./mlruns` in the
@@ -34,9 +33,11 @@ from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.models.signature import ModelSignature
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, RESOURCE_DOES_NOT_EXIST
-from mlflow.pyfunc import PythonModel  # noqa: F401  (re-exported for pyfunc.py)
 from mlflow.tracking import MlflowClient
 from mlflow.types.schema import ColSpec, Schema
+
+from components.model import layout
+from components.registry import pyfunc
 
 # No per-file progress bars on stderr when artifacts are copied.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -131,11 +132,13 @@ def _code(proto_code) -> str:
     return ErrorCode.Name(proto_code)
 
 
-def _signature(features: List[str]) -> ModelSignature:
+def signature(features: List[str]) -> ModelSignature:
+    """What the pyfunc takes and returns (AnomalyPyfunc.predict / SavedModelScorer.score_frame)."""
     return ModelSignature(
         inputs=Schema([ColSpec("double", f) for f in features]),
         outputs=Schema([ColSpec("double", "reconstruction_error"),
-                        ColSpec("long", "is_anomaly")]))
+                        ColSpec("long", "is_anomaly"),
+                        ColSpec("string", "top_features")]))
 
 
 def _requirements() -> List[str]:
@@ -183,10 +186,7 @@ def register_version(uri: str, name: str, saved_model_dir: str, serving_version:
     (by serving version) than the current champion. Raises on any failure;
     the caller decides what a failure means.
     """
-    from components import scorer
-    from components.registry import pyfunc
-
-    features = scorer.model_features(saved_model_dir)
+    features = layout.model_features(saved_model_dir)
     version_tags = dict(tags, **{TAG_SERVING_VERSION: str(serving_version),
                                  TAG_SAVED_MODEL_PATH: saved_model_dir,
                                  TAG_BLESSED: str(bool(blessed)).lower()})
@@ -214,7 +214,7 @@ def register_version(uri: str, name: str, saved_model_dir: str, serving_version:
                     path=local,
                     python_model=pyfunc.AnomalyPyfunc(),
                     artifacts={pyfunc.SAVED_MODEL_ARTIFACT: staged},
-                    signature=_signature(features),
+                    signature=signature(features),
                     pip_requirements=_requirements(),
                     code_paths=[_code_dir()],
                 )
@@ -289,36 +289,16 @@ def resolve(uri: str, model_uri: str, download_dir: Optional[str] = None
     """
     info = describe(uri, model_uri)
     pushed = info["tags"].get(TAG_SAVED_MODEL_PATH)
-    if pushed and os.path.exists(os.path.join(pushed, "saved_model.pb")):
+    if pushed and layout.is_model_dir(pushed):
         return pushed, info
     dst = download_dir or tempfile.mkdtemp(prefix="registry-model-")
-    from components.registry import pyfunc
 
     with _local_store(uri):
         local = mlflow.artifacts.download_artifacts(artifact_uri=info["source"], dst_path=dst,
                                                     tracking_uri=uri)
     saved = os.path.join(local, "artifacts", pyfunc.SAVED_MODEL_ARTIFACT)
-    if not os.path.exists(os.path.join(saved, "saved_model.pb")):
+    if not layout.is_model_dir(saved):
         raise RegistryError(f"{model_uri}: the registered model holds no SavedModel "
                             f"(looked in {saved})")
     info["downloaded_to"] = local
     return saved, info
-
-
-def list_versions(uri: str, name: str) -> List[Dict[str, Any]]:
-    """Every version of `name` (oldest first) with its tags and aliases."""
-    with _local_store(uri):
-        client = _client(uri)
-        found = client.search_model_versions(f"name='{name}'")
-        # Search results carry no aliases: read each version.
-        versions = [client.get_model_version(name, mv.version) for mv in found]
-    return sorted(({"version": str(mv.version), "tags": dict(mv.tags),
-                    "aliases": list(mv.aliases), "source": mv.source, "run_id": mv.run_id}
-                   for mv in versions), key=lambda v: int(v["version"]))
-
-
-def champion_version(uri: str, name: str) -> Optional[str]:
-    with _local_store(uri):
-        mv = _alias_version(_client(uri), name, CHAMPION)
-    return str(mv.version) if mv is not None else None
-

@@ -12,9 +12,7 @@ Passing them as inputs (rather than finding files by path) records in ML
 Metadata which evaluation and data a registered version came from.
 The pipeline gives it the id "Pusher".
 """
-import os
 from typing import Any, Dict, Optional
-from urllib.parse import urlparse
 
 from tfx import types
 from tfx.components import Pusher
@@ -24,7 +22,7 @@ from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ChannelParameter
 from tfx.utils import json_utils
 
-from components.registry import executor, manifest
+from components.registry import executor
 
 
 class RegistryPusherSpec(standard_component_specs.PusherSpec):
@@ -61,20 +59,3 @@ class RegistryPusher(Pusher):
             pushed_model=types.Channel(type=standard_artifacts.PushedModel))
         # Pusher.__init__ builds a stock PusherSpec; build ours instead.
         base_component.BaseComponent.__init__(self, spec=spec)
-
-
-def registry_config(cfg) -> Dict[str, Any]:
-    """custom_config for RegistryPusher from a PipelineConfig.
-
-    With a local store (sqlite/file URI) the artifacts go to `<output>/mlruns`;
-    a tracking server keeps its own artifact location.
-    """
-    uri = cfg.registry_tracking_uri
-    local = urlparse(uri).scheme in ("sqlite", "file", "")
-    return {"registry": {
-        "uri": uri,
-        "name": cfg.model_name,
-        "manifest": os.path.join(cfg.output_dir, manifest.MANIFEST_FILE),
-        "artifact_location": os.path.join(cfg.output_dir, "mlruns") if local else None,
-        "data_path": os.path.abspath(cfg.data.path),
-    }}

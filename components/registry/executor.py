@@ -4,48 +4,37 @@ Subclasses `tfx.components.pusher.executor.Executor` and reuses its
 `CheckBlessing`, `GetModelPath`, `_MarkPushed` and `_MarkNotPushed` (the
 tfx-addons HFPusher pattern). Differences from the stock `Do`:
 
-1. Atomic push. The model is copied to `<base>/.tmp-<version>` and then
-   `os.rename`d to `<base>/<version>`, so a reader polling `serving_model/`
-   (TF Serving, `anomaly-pipeline score`) never sees a partial version. TF
-   Serving ignores the non-numeric `.tmp-*` name. A version number already
-   taken is bumped instead of silently skipping the push. (Remote base
-   directories, e.g. gs://, have no atomic rename: there the stock order is
-   kept, saved_model.pb last.)
+1. Atomic push (`push.py`): a reader polling `serving_model/` never sees a
+   partial version; a version number already taken is bumped.
 2. Registry handoff, after the push, when `custom_config["registry"]` is set:
-   the version is registered in MLflow with its tags (threshold and method,
-   metrics, pipeline run id, data path/span, schema digest, SavedModel path),
-   `champion` moves to it if it is the newest blessed version, and
-   `registry.json` gets an entry. A registration failure never loses the
-   pushed model: it is logged, recorded on the PushedModel artifact
-   (`registry_error`) and in registry.json, and the run summary shows it.
+   the version is registered in MLflow (`client.py`) with its record
+   (`record.py`: threshold and method, metrics, pipeline run id, data
+   path/span, schema digest, SavedModel path), `champion` moves to it if it is
+   the newest blessed version, and `registry.json` gets an entry
+   (`manifest.py`). A registration failure never loses the pushed model: it
+   is logged, recorded on the PushedModel artifact (`registry_error`) and in
+   registry.json, and the run summary shows it.
 
 custom_config = {"registry": {"uri", "name", "manifest", "artifact_location",
                               "data_path"}}
 """
-import errno
-import hashlib
 import json
 import logging
-import os
-import shutil
-import time
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from tfx import types
 from tfx.components.pusher import executor as pusher_executor
-from tfx.dsl.io import fileio
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
+from components.registry import push, record
+
 EVALUATION_KEY = "evaluation"
 EXAMPLES_KEY = "examples"
 SCHEMA_KEY = "schema"
-EVALUATION_FILE = "evaluation.json"
-THRESHOLD_FILE = "threshold.json"
-TMP_PREFIX = ".tmp-"
 
-# Custom properties of the PushedModel artifact (read by pipeline/results.py).
+# Custom properties of the PushedModel artifact (read by pipeline/summary.py).
 PROP_URI = "registry_uri"
 PROP_NAME = "registry_name"
 PROP_VERSION = "registry_version"
@@ -53,167 +42,19 @@ PROP_CHAMPION = "registry_champion"
 PROP_ERROR = "registry_error"
 PROP_MANIFEST = "registry_manifest"
 
-SCALAR_METRICS = ("precision", "recall", "f1", "roc_auc", "pr_auc", "accuracy",
-                  "false_alarm_rate", "flagged_rate", "eval_rows", "n_anomalies")
-
-
-# --------------------------------------------------------------------- atomic push
-
-
-def _copy_tree(src: str, dst: str) -> None:
-    """Copies `src` into the existing empty dir `dst`, saved_model.pb last."""
-    for root, dirs, files in os.walk(src):
-        rel = os.path.relpath(root, src)
-        target = os.path.join(dst, rel) if rel != "." else dst
-        os.makedirs(target, exist_ok=True)
-        for name in sorted(files, key=lambda n: n == "saved_model.pb"):
-            shutil.copy2(os.path.join(root, name), os.path.join(target, name))
-
-
-def _fsync_tree(path: str) -> None:
-    for root, _, files in os.walk(path):
-        for name in files:
-            fd = os.open(os.path.join(root, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
-
-def push_atomically(src: str, base_dir: str, version: Optional[int] = None,
-                    copy_tree: Callable[[str, str], None] = _copy_tree,
-                    clock: Callable[[], float] = time.time) -> Tuple[str, str]:
-    """Copies the SavedModel `src` to `<base_dir>/<version>/` atomically.
-
-    Returns (version, path). The copy goes to `<base_dir>/.tmp-<version>`
-    (created exclusively, so two concurrent pushers never share it) and is
-    renamed into place; a version already taken (or being written) is bumped.
-    On failure the temporary directory is removed and nothing is published.
-    """
-    os.makedirs(base_dir, exist_ok=True)
-    v = int(clock()) if version is None else int(version)
-    for _ in range(1000):
-        final = os.path.join(base_dir, str(v))
-        tmp = os.path.join(base_dir, f"{TMP_PREFIX}{v}")
-        if os.path.exists(final):
-            v += 1
-            continue
-        try:
-            os.mkdir(tmp)
-        except FileExistsError:  # another push is writing this version
-            v += 1
-            continue
-        try:
-            copy_tree(src, tmp)
-            _fsync_tree(tmp)
-            if os.path.exists(final):
-                raise FileExistsError(final)
-            os.rename(tmp, final)
-        except OSError as e:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if isinstance(e, FileExistsError) or e.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                v += 1  # lost a race for this version number
-                continue
-            raise
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        dir_fd = os.open(base_dir, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-        return str(v), final
-    raise RuntimeError(f"could not find a free version number under {base_dir}")
-
-
-def _push_remote(src: str, base_dir: str) -> Tuple[str, str]:
-    """Stock Pusher order for filesystems without atomic rename."""
-    v = int(time.time())
-    while fileio.exists(os.path.join(base_dir, str(v))):
-        v += 1
-    dst = os.path.join(base_dir, str(v))
-    io_utils.copy_dir(src, dst, deny_regex_patterns=[r"saved_model\.pb"])
-    if fileio.exists(os.path.join(src, "saved_model.pb")):
-        io_utils.copy_file(os.path.join(src, "saved_model.pb"),
-                           os.path.join(dst, "saved_model.pb"))
-    return str(v), dst
-
-
-# --------------------------------------------------------------------- handoff data
-
-
-def _read_json(path: str) -> Optional[Dict[str, Any]]:
-    if not fileio.exists(path):
-        return None
-    with fileio.open(path, "r") as f:
-        return json.loads(f.read())
-
 
 def _single(input_dict: Dict[str, List[types.Artifact]], key: str) -> Optional[types.Artifact]:
     arts = input_dict.get(key) or []
     return arts[0] if arts else None
 
 
-def schema_digest(schema_uri: str) -> Optional[str]:
-    """sha256 of the schema file SchemaGen wrote (schema.pbtxt)."""
-    path = os.path.join(schema_uri, "schema.pbtxt")
-    if not fileio.exists(path):
+def _span(examples: Optional[types.Artifact]) -> Optional[int]:
+    if examples is None:
         return None
-    with fileio.open(path, "rb") as f:
-        return "sha256:" + hashlib.sha256(f.read()).hexdigest()
-
-
-def version_record(input_dict: Dict[str, List[types.Artifact]], serving_path: str,
-                   serving_version: str, data_path: Optional[str],
-                   pipeline_run_id: Optional[str], blessed: bool) -> Dict[str, Any]:
-    """The fields registered with a version (MLflow tags and registry.json)."""
-    thr = _read_json(os.path.join(serving_path, "assets", THRESHOLD_FILE)) or {}
-    evaluation = _single(input_dict, EVALUATION_KEY)
-    report = _read_json(os.path.join(evaluation.uri, EVALUATION_FILE)) if evaluation else None
-    metrics = {k: float(v) for k, v in ((report or {}).get("metrics") or {}).items()
-               if k in SCALAR_METRICS and isinstance(v, (int, float)) and v is not None}
-    examples = _single(input_dict, EXAMPLES_KEY)
-    schema = _single(input_dict, SCHEMA_KEY)
-    span = None
-    if examples is not None:
-        try:
-            span = int(examples.span)
-        except (AttributeError, TypeError, ValueError):
-            span = None
-    return {
-        "serving_version": str(serving_version),
-        "saved_model_path": serving_path,
-        "blessed": bool(blessed),
-        "threshold": thr.get("threshold"),
-        "threshold_method": thr.get("method"),
-        "threshold_params": thr.get("params") or {},
-        "metrics": metrics,
-        "pipeline_run_id": pipeline_run_id,
-        "data_path": data_path,
-        "data_span": span,
-        "examples_uri": examples.uri if examples is not None else None,
-        "schema_digest": schema_digest(schema.uri) if schema is not None else None,
-        "evaluation_uri": evaluation.uri if evaluation is not None else None,
-        "pushed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-
-
-def mlflow_tags(record: Dict[str, Any]) -> Dict[str, str]:
-    tags = {
-        "threshold": repr(record["threshold"]),
-        "threshold_method": str(record["threshold_method"]),
-        "threshold_params": json.dumps(record["threshold_params"], sort_keys=True),
-        "pipeline_run_id": str(record["pipeline_run_id"]),
-        "data_path": str(record["data_path"]),
-        "data_span": str(record["data_span"]),
-        "schema_digest": str(record["schema_digest"]),
-    }
-    tags.update({f"metrics.{k}": repr(v) for k, v in record["metrics"].items()})
-    return tags
-
-
-# --------------------------------------------------------------------- executor
+    try:
+        return int(examples.span)
+    except (AttributeError, TypeError, ValueError):
+        return None
 
 
 class Executor(pusher_executor.Executor):
@@ -256,8 +97,8 @@ class Executor(pusher_executor.Executor):
                                  pusher_pb2.Versioning.UNIX_TIMESTAMP):
             raise NotImplementedError(f"versioning {fs.versioning}")
         if "://" in fs.base_directory:
-            return _push_remote(model_path, fs.base_directory)
-        return push_atomically(model_path, fs.base_directory)
+            return push.push_remote(model_path, fs.base_directory)
+        return push.push_atomically(model_path, fs.base_directory)
 
     def _pipeline_run_id(self) -> Optional[str]:
         ctx = getattr(self, "_context", None)
@@ -269,17 +110,20 @@ class Executor(pusher_executor.Executor):
         entry: Dict[str, Any] = {"version": None, "registered": False, "error": None}
         champion, champion_known = None, False
         try:
-            # CheckBlessing passed: blessed, unless no blessing input was given at all.
-            blessed = bool(input_dict.get(standard_component_specs.MODEL_BLESSING_KEY))
-            entry.update(version_record(input_dict, serving_path, version,
-                                        registry.get("data_path"), self._pipeline_run_id(),
-                                        blessed=blessed))
+            evaluation = _single(input_dict, EVALUATION_KEY)
+            examples = _single(input_dict, EXAMPLES_KEY)
+            schema = _single(input_dict, SCHEMA_KEY)
+            entry.update(record.version_record(
+                serving_path, version, registry.get("data_path"), self._pipeline_run_id(),
+                evaluation_uri=evaluation.uri if evaluation is not None else None,
+                examples_uri=examples.uri if examples is not None else None,
+                data_span=_span(examples), schema_uri=schema.uri if schema is not None else None))
             from components.registry import client
 
             reg = client.register_version(
                 uri=registry["uri"], name=registry["name"], saved_model_dir=serving_path,
                 serving_version=version, blessed=entry["blessed"],
-                tags=mlflow_tags(entry),
+                tags=record.mlflow_tags(entry),
                 metrics=dict(entry["metrics"], threshold=entry["threshold"]),
                 params={"threshold_method": entry["threshold_method"],
                         "threshold_params": json.dumps(entry["threshold_params"]),

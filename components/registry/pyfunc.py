@@ -2,16 +2,17 @@
 
 `mlflow.pyfunc.load_model("models:/<name>@champion").predict(frame)` takes a
 pandas DataFrame of raw (unscaled) feature columns, any order, extra columns
-ignored, and returns `reconstruction_error` (float) and `is_anomaly` (0/1) per
-row: exactly what the SavedModel's `score_features` signature returns (the
-model is loaded with `tf.saved_model.load`, the columns are put in the order
-of `assets/model_metadata.json`). `mlflow models serve` serves the same.
+ignored, and returns `reconstruction_error` (float), `is_anomaly` (0/1) and
+`top_features` (string) per row: what the SavedModel's `score_features`
+signature returns (the model is loaded with `tf.saved_model.load`, the columns
+are put in the order of `assets/model_metadata.json`). `mlflow models serve`
+serves the same.
 
 The SavedModel is the logged model's `saved_model` artifact. The `components`
 package is shipped with the model (`code_paths`), so loading it needs only
 mlflow, tensorflow and pandas.
 """
-from components.registry.client import PythonModel
+from mlflow.pyfunc import PythonModel
 
 SAVED_MODEL_ARTIFACT = "saved_model"
 
@@ -20,7 +21,7 @@ class AnomalyPyfunc(PythonModel):
     """mlflow.pyfunc.PythonModel: raw feature DataFrame -> errors and flags."""
 
     def load_context(self, context):
-        from components.scorer import SavedModelScorer
+        from components.model.scorer import SavedModelScorer
 
         self._scorer = SavedModelScorer(context.artifacts[SAVED_MODEL_ARTIFACT])
 

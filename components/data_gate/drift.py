@@ -24,14 +24,9 @@ bucketed:
   reports a 0/1 integer label as numbers; its class counts are exact from the
   mean (share of 1s), and are given to TFDV as the label's value counts.
 
-Measured (scripts in the README, "Drift thresholds"): on data/cardio.csv, two
-disjoint random samples of 250 / 500 / 900 rows reach at most JS 0.074 /
-0.040 / 0.035 on any feature and L-inf 0.044 on the label (6 draws each);
-shifting one feature by 0.5 standard deviations gives JS 0.06-0.14, by one
-standard deviation 0.20-0.30, a moved spike 0.31; on the 8-feature synthetic
-data of the tests, resamples stay below 0.045, a one-sd shift gives 0.18-0.19
-and 30% anomalies instead of 5% an L-inf of 0.20. Hence the defaults 0.1 /
-0.1: a resample passes, a shift of about 0.7 sd or more in one feature fails.
+The defaults 0.1 / 0.1 let a resample pass and stop a shift of ~0.7 sd in one
+feature (docs/data-gate.md has the measurements, bench/drift_thresholds.py
+reproduces them).
 """
 from __future__ import annotations
 
@@ -43,9 +38,6 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
-
-DEFAULT_JS_THRESHOLD = 0.1
-DEFAULT_LINF_THRESHOLD = 0.1
 
 JS = "jensen_shannon_divergence"
 LINF = "l_infinity"
@@ -381,8 +373,8 @@ def _reason_texts(reasons) -> List[str]:
 def compare(current: statistics_pb2.DatasetFeatureStatisticsList,
             baseline: statistics_pb2.DatasetFeatureStatisticsList,
             schema: schema_pb2.Schema, label_column: Optional[str],
-            js_threshold: float = DEFAULT_JS_THRESHOLD,
-            linf_threshold: float = DEFAULT_LINF_THRESHOLD,
+            js_threshold: float,
+            linf_threshold: float,
             ) -> anomalies_pb2.Anomalies:
     """TFDV's drift comparison of two single-dataset statistics (see module doc).
 

@@ -1,10 +1,10 @@
 """DataGate: stops the pipeline before Transform/Trainer when new data is bad.
 
 It checks this run's statistics against the schema (the reference schema of
-the first blessed run when there is one, see `reference.py`) and, when the
+the first blessed run when there is one, see `reference_schema.py`) and, when the
 data of an earlier run was accepted, for drift against that run's training
 statistics: Jensen-Shannon divergence for numeric features, L-infinity
-distance for the label (thresholds in `pipeline.config.DriftConfig`). Any
+distance for the label (thresholds in `settings.DriftSettings`). Any
 anomaly or drift raises `errors.DataValidationError`: the execution fails,
 nothing downstream runs, nothing is pushed.
 
@@ -23,8 +23,8 @@ Outputs
                        written only when the data passes, so a rejected span
                        never becomes the reference of the next run.
 Parameters
-  gate_config          JSON: label_column, enabled (drift check), js_threshold,
-                       linf_threshold, split (the split compared for drift).
+  gate_config          JSON: {"columns": ColumnRoles, "drift": DriftSettings}
+                       (settings.py; the train split is compared).
 """
 from typing import Optional
 
@@ -33,7 +33,7 @@ from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import artifact, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
-from components.validation import executor, reference
+from components.data_gate import artifacts, executor
 
 STATISTICS_KEY = "statistics"
 SCHEMA_KEY = "schema"
@@ -51,7 +51,7 @@ class AcceptedStatistics(artifact.Artifact):
     Custom properties: source_statistics_id, split, label_column, rows.
     """
 
-    TYPE_NAME = reference.ACCEPTED_TYPE  # "anomaly_pipeline.AcceptedStatistics"
+    TYPE_NAME = artifacts.ACCEPTED_TYPE  # "anomaly_pipeline.AcceptedStatistics"
 
 
 class DataGateSpec(types.ComponentSpec):

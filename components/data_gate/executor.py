@@ -1,35 +1,28 @@
 """DataGate executor: unpack artifacts, validate, then accept or raise.
 
-The checks themselves are pure functions in `drift.py`; this module only
-reads and writes artifacts.
+The judgement is TFX-free (`gate.judge`, `drift.py`); this module only reads
+and writes artifacts.
 """
 import json
 import logging
 import os
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
-from tensorflow_metadata.proto.v0 import statistics_pb2
 from tfx import types
 from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
-from components.validation import drift
-from components.validation.errors import DataValidationError
+from components import settings
+from components.columns import ColumnRoles
+from components.data_gate import artifacts, drift, gate
+from components.data_gate.errors import DataValidationError
+from components.data_gate.settings import COMPARED_SPLIT, DriftSettings
 
-STATS_FILE = "FeatureStats.pb"
-REPORT_FILE = "gate_report.json"
-ANOMALIES_FILE = "SchemaDiff.pb"  # tfx/components/example_validator/executor.py
 REJECTED_DIR = "rejected"
-DEFAULT_SPLIT = "train"
-
-
-def load_accepted_statistics(uri: str) -> statistics_pb2.DatasetFeatureStatisticsList:
-    stats = statistics_pb2.DatasetFeatureStatisticsList()
-    stats.ParseFromString(io_utils.read_bytes_file(os.path.join(uri, STATS_FILE)))
-    return stats
+ANOMALIES_FILE = "SchemaDiff.pb"  # tfx/components/example_validator/executor.py
 
 
 def _anomaly_findings(input_dict, stats_artifact, schema) -> List:
@@ -54,17 +47,11 @@ def _anomaly_findings(input_dict, stats_artifact, schema) -> List:
     return findings
 
 
-def _merge_splits(findings: List) -> List:
-    """One finding per feature and text, naming every split it was seen in."""
-    merged: Dict[tuple, Any] = {}
-    for f in findings:
-        key = (f.feature, f.text)
-        if key in merged and merged[key].split and f.split:
-            prev = merged[key]
-            merged[key] = drift.Finding(**{**prev.__dict__, "split": f"{prev.split}, {f.split}"})
-        elif key not in merged:
-            merged[key] = f
-    return list(merged.values())
+def parse_config(text: Optional[str]):
+    """(ColumnRoles, DriftSettings) from `gate_config`; what is not given takes the defaults."""
+    cfg = json.loads(text or "{}")
+    return (ColumnRoles.from_dict(cfg.get("columns")),
+            settings.from_dict(DriftSettings, cfg.get("drift") or {}))
 
 
 class Executor(base_executor.BaseExecutor):
@@ -74,63 +61,45 @@ class Executor(base_executor.BaseExecutor):
            exec_properties: Dict[str, Any]) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
         started = time.time()
-        cfg = json.loads(exec_properties.get("gate_config") or "{}")
-        label = cfg.get("label_column")
-        split = cfg.get("split") or DEFAULT_SPLIT
-        enabled = bool(cfg.get("enabled", True))
-        js = float(cfg.get("js_threshold", drift.DEFAULT_JS_THRESHOLD))
-        linf = float(cfg.get("linf_threshold", drift.DEFAULT_LINF_THRESHOLD))
+        roles, drift_settings = parse_config(exec_properties.get("gate_config"))
 
         stats_artifact = artifact_utils.get_single_instance(input_dict["statistics"])
         schema_artifact = artifact_utils.get_single_instance(input_dict["schema"])
         schema = io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(schema_artifact.uri))
         current = drift.single_dataset(
-            stats_artifact_utils.load_statistics(stats_artifact, split).proto())
-        rows = int(current.datasets[0].num_examples)
-
-        anomalies = _merge_splits(_anomaly_findings(input_dict, stats_artifact, schema))
+            stats_artifact_utils.load_statistics(stats_artifact, COMPARED_SPLIT).proto())
         baselines = input_dict.get("baseline_statistics") or []
         baseline = baselines[0] if baselines else None
-        measurements: List = []
-        if enabled and baseline is not None:
-            measurements = drift.drift_measurements(drift.compare(
-                current, load_accepted_statistics(baseline.uri), schema, label, js, linf))
-        drifted = drift.drifted(measurements)
-        findings = drifted + anomalies
-
-        report = {
-            "accepted": not findings,
-            "findings": [f.to_dict() for f in findings],
-            "drift_measurements": [m.to_dict() for m in measurements],
-            "drift_checked": bool(enabled and baseline is not None),
-            "drift_enabled": enabled,
-            "thresholds": {drift.JS: js, drift.LINF: linf},
+        report = gate.judge(
+            current, schema, _anomaly_findings(input_dict, stats_artifact, schema), roles,
+            drift_settings, baseline=(artifacts.load_accepted_statistics(baseline.uri)
+                                      if baseline is not None else None), started=started)
+        report.update({
             "baseline": ({"uri": baseline.uri, "id": baseline.id,
                           "source_statistics_id": baseline.get_int_custom_property(
                               "source_statistics_id")} if baseline is not None else None),
-            "statistics": {"uri": stats_artifact.uri, "id": stats_artifact.id, "split": split,
-                           "rows": rows},
+            "statistics": {"uri": stats_artifact.uri, "id": stats_artifact.id,
+                           "split": COMPARED_SPLIT, "rows": report["rows"]},
             "schema": schema_artifact.uri,
-            "label_column": label,
-            "seconds": round(time.time() - started, 3),
-        }
+        })
         out = artifact_utils.get_single_instance(output_dict["accepted_statistics"])
-        if findings:
+        if not report["accepted"]:
             path = self._write_rejected(out.uri, report)
             summary = (f"new data rejected before training, the served model is unchanged: "
-                       f"{drift.summary_sentence(findings)}")
+                       f"{report['summary']}")
             logging.error("DataGate: %s (report: %s)", summary, path)
             raise DataValidationError(summary, report["findings"], path)
 
-        io_utils.write_bytes_file(os.path.join(out.uri, STATS_FILE), current.SerializeToString())
-        io_utils.write_string_file(os.path.join(out.uri, REPORT_FILE),
+        io_utils.write_bytes_file(os.path.join(out.uri, artifacts.STATS_FILE),
+                                  current.SerializeToString())
+        io_utils.write_string_file(os.path.join(out.uri, artifacts.REPORT_FILE),
                                    json.dumps(report, indent=2, sort_keys=True))
         out.set_int_custom_property("source_statistics_id", stats_artifact.id)
-        out.set_string_custom_property("split", split)
-        out.set_string_custom_property("label_column", label or "")
-        out.set_int_custom_property("rows", rows)
-        if measurements:
-            out.set_float_custom_property("max_drift", max(m.value for m in measurements))
+        out.set_string_custom_property("split", COMPARED_SPLIT)
+        out.set_string_custom_property("label_column", roles.label or "")
+        out.set_int_custom_property("rows", report["rows"])
+        if report["max_drift"] is not None:
+            out.set_float_custom_property("max_drift", report["max_drift"])
         logging.info("DataGate: data accepted (%s)", "drift checked against artifact %d" % (
             baseline.id) if report["drift_checked"] else "no baseline: drift not measured")
 
@@ -141,6 +110,6 @@ class Executor(base_executor.BaseExecutor):
         # <pipeline_root>/DataGate/accepted_statistics/<execution id>
         component_dir = os.path.dirname(os.path.dirname(output_uri.rstrip("/")))
         path = os.path.join(component_dir, REJECTED_DIR,
-                            os.path.basename(output_uri.rstrip("/")), REPORT_FILE)
+                            os.path.basename(output_uri.rstrip("/")), artifacts.REPORT_FILE)
         io_utils.write_string_file(path, json.dumps(report, indent=2, sort_keys=True))
         return path

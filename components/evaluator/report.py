@@ -26,8 +26,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-REPORT_FILE = "report.html"
-ERRORS_FILE = "errors.npz"
+from components.evaluator.artifacts import ERRORS_FILE, REPORT_FILE
+from components.model import layout
+
 MAX_SAVED_ERRORS = 20_000      # per class, in errors.npz
 SECTIONS = ("summary", "training", "errors", "curves", "confusion", "features", "baseline",
             "data")
@@ -55,7 +56,7 @@ def save_errors(path: str, errors_by_group: Mapping[str, np.ndarray]) -> Dict[st
 
 def curves(errors_by_group: Mapping[str, np.ndarray]) -> Optional[Dict[str, Any]]:
     """ROC and PR points from normal/anomaly errors; None without both classes."""
-    from components.evaluator import thresholds
+    from components.evaluator import metrics
 
     normal = np.asarray(errors_by_group.get("normal", []), dtype=np.float64)
     anomaly = np.asarray(errors_by_group.get("anomaly", []), dtype=np.float64)
@@ -63,8 +64,8 @@ def curves(errors_by_group: Mapping[str, np.ndarray]) -> Optional[Dict[str, Any]
         return None
     errors = np.concatenate([normal, anomaly])
     labels = np.concatenate([np.zeros(normal.size, int), np.ones(anomaly.size, int)])
-    return {"roc": thresholds.roc_curve_points(errors, labels),
-            "pr": thresholds.pr_curve_points(errors, labels)}
+    return {"roc": metrics.roc_curve_points(errors, labels),
+            "pr": metrics.pr_curve_points(errors, labels)}
 
 
 def statistics_table(stats_list) -> Dict[str, Any]:
@@ -450,7 +451,7 @@ def write_evaluation_report(evaluation_dir: str, evaluation: Dict[str, Any], sum
     if c_cand:
         evaluation["curves"] = {"candidate": c_cand, **({"baseline": c_base} if c_base else {})}
     training = None
-    path = os.path.join(model_dir, "assets", "training_summary.json")
+    path = layout.asset_path(model_dir, layout.TRAINING_SUMMARY_FILE)
     if tf.io.gfile.exists(path):
         with tf.io.gfile.GFile(path) as f:
             training = json.loads(f.read())

@@ -12,10 +12,10 @@ from typing import Dict, Iterable, List, Optional
 import apache_beam as beam
 import numpy as np
 
-from components.evaluator.thresholds import ErrorStats
+from components.evaluator.error_stats import ErrorStats
+from components.model import layout
 
 NORMAL, ANOMALY, UNLABELED = "normal", "anomaly", "unlabeled"
-SIGNATURE = "score_features"
 
 
 class ModelSummary:
@@ -60,12 +60,11 @@ class _ScoreBatch(beam.DoFn):
     def setup(self):
         import tensorflow as tf
 
-        from components import signatures
-
         self._tf = tf
         self._loaded = {name: tf.saved_model.load(d) for name, d in self._model_dirs.items()}
-        self._fns = {name: m.signatures[SIGNATURE] for name, m in self._loaded.items()}
-        self._features = {name: signatures.read_model_metadata(d)["features"]
+        self._fns = {name: m.signatures[layout.SCORE_FEATURES_SIGNATURE]
+                     for name, m in self._loaded.items()}
+        self._features = {name: layout.model_features(d)
                           for name, d in self._model_dirs.items()}
 
     def process(self, batch) -> Iterable[Dict]:

@@ -1,0 +1,1 @@
+"""DataGate: schema anomalies and drift stop a run before training (README.md)."""

@@ -1,0 +1,140 @@
+"""The exact pass: records as TFX assembles them, line numbers, tallies, quarantine."""
+import csv
+import re
+from typing import Optional
+
+import numpy as np
+
+from components.input_checks.cells import Spec, check_record
+from components.input_checks.files import MAX_HEADER_BYTES
+from components.input_checks.messages import utf8_problem
+from components.input_checks.problems import ENCODING, MALFORMED, TOLERABLE, Scan, Tally
+from components.input_checks.quarantine import QuarantineOutputs
+
+MAX_RECORD_LINES = 1000  # a quoted field still open after this many lines is an error
+
+
+def line_regex(spec: Spec) -> "re.Pattern[bytes]":
+    """A whole unquoted data line whose every cell is plainly valid.
+
+    A strict subset of what the cell checks accept (at most 18 integer digits
+    and 2 exponent digits, so finite and within int64): a line it matches
+    needs no further look; one it misses gets the exact checks.
+    """
+    number = rb"[ \t]*[+-]?(?:\d{1,18}(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,2})?[ \t]*"
+    label = rb"[ \t]*[01][ \t]*"
+    cells = [label if spec.label is not None and i == spec.label[0] else number
+             for i in range(spec.ncols)]
+    return re.compile(b",".join(cells) + rb"\r?\n?")
+
+
+def python_pass(path: str, spec: Spec, recheck: Optional[np.ndarray],
+                 outputs: Optional[QuarantineOutputs]) -> Scan:
+    """Exact pass: line numbers, problem tallies, quarantine and clean copy.
+
+    Records are assembled the way TFX's CsvExampleGen does (lines are joined
+    while the count of double quotes is odd; blank lines are skipped) and
+    parsed with the csv module when they hold a quote, else split on ``,``.
+
+    With `recheck` (sorted 0-based record indices flagged by the fast pass)
+    only those records get the cell checks; without it every record does,
+    lines that match `_line_regex` being accepted at once. With `outputs`,
+    records whose only problems are tolerable are quarantined and the others
+    copied byte for byte into the clean copy.
+    """
+    scan = Scan(path)
+    full = recheck is None
+    flags = recheck if recheck is not None else np.empty(0, dtype=np.int64)
+    nflags, ptr = len(flags), 0
+    next_flag = int(flags[0]) if nflags else -1
+    plain_line = line_regex(spec).fullmatch if full else None
+    commas = spec.ncols - 1
+
+    with open(path, "rb") as fb:
+        header_raw = fb.readline(MAX_HEADER_BYTES)
+        clean = outputs.open_clean(path) if outputs is not None else None
+        try:
+            if clean is not None:
+                clean.write(header_raw)
+            lineno, record = 1, 0
+            for raw in fb:
+                lineno += 1
+                start = lineno
+                quoted = b'"' in raw
+                if quoted:  # a quoted field may run over several lines
+                    quotes = raw.count(b'"')
+                    if quotes % 2:
+                        parts = [raw]
+                        while quotes % 2 and len(parts) <= MAX_RECORD_LINES:
+                            more = next(fb, None)
+                            if more is None:
+                                break
+                            lineno += 1
+                            parts.append(more)
+                            quotes += more.count(b'"')
+                        if quotes % 2:  # cannot find the next record: stop here
+                            scan.add(MALFORMED, start, None, "unbalanced double quote: a "
+                                     "quoted field opened on this line is never closed")
+                            break
+                        raw = b"".join(parts)
+                elif not raw.strip(b"\r\n"):
+                    continue  # blank line, skipped like TFX and pandas do
+                index, record = record, record + 1
+
+                if full:
+                    if not quoted and plain_line(raw):
+                        if clean is not None:
+                            clean.write(raw)
+                        continue
+                elif index == next_flag:
+                    ptr += 1
+                    next_flag = int(flags[ptr]) if ptr < nflags else -1
+                elif quoted or raw.count(b",") == commas:
+                    # The fast pass parsed this record's cells: nothing to see.
+                    if clean is not None:
+                        clean.write(raw)
+                    continue
+
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    scan.add(ENCODING, start + raw.count(b"\n", 0, e.start), None,
+                             utf8_problem(raw, e))
+                    text = raw.decode("utf-8", "replace")
+                if quoted:
+                    try:
+                        row = next(csv.reader([text]), [])
+                    except csv.Error as e:
+                        scan.add(MALFORMED, start, None, f"malformed CSV: {e}")
+                        continue
+                else:
+                    line = text.rstrip("\r\n")
+                    if "\r" in line:
+                        scan.add(MALFORMED, start, None, "carriage return (\\r) inside the "
+                                 "line: mixed line endings? save the file with \\n or \\r\\n "
+                                 "line endings")
+                        continue
+                    row = line.split(",")
+                problems = check_record(row, text, spec)
+                for cls, column, message in problems:
+                    scan.add(cls, start, column, message)
+                if outputs is not None and problems and all(p[0] in TOLERABLE
+                                                            for p in problems):
+                    outputs.quarantine(row, start, path)
+                    scan.quarantined += 1
+                    for cls, _, _ in problems:
+                        scan.quarantined_by[cls] = scan.quarantined_by.get(cls, 0) + 1
+                    if scan.quarantine_first is None:
+                        scan.quarantine_first = Tally()
+                        scan.quarantine_first.add(start, problems[0][1], problems[0][2])
+                    else:
+                        scan.quarantine_first.add(start, None, "")
+                elif clean is not None:
+                    clean.write(raw)
+            scan.rows = record
+        finally:
+            if clean is not None:
+                clean.close()
+    return scan
+
+

@@ -1,1 +1,0 @@
-"""Data gate before training (DataGate), drift measures, reference schema/statistics."""
