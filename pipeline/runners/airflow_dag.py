@@ -10,9 +10,10 @@ Settings, in increasing precedence (all optional):
   defaults          data = the bundled data/cardio.csv (label column `label`),
                     output = $AIRFLOW_HOME/anomaly-pipeline, schedule @daily
   ANOMALY_PIPELINE_CONFIG=/path/config.json
-                    the JSON of `run --config`, plus an optional "airflow"
-                    object: {"schedule": "@hourly", "start_date": "2024-01-01",
+                    the JSON of `run --config`; its "airflow" section is
+                    {"schedule": "@hourly", "start_date": "2024-01-01",
                     "catchup": false, "retries": 0, "tags": [...]}
+                    (pipeline/config.py AirflowSettings)
   ANOMALY_PIPELINE_DATA         CSV file, directory of CSVs or of span folders
   ANOMALY_PIPELINE_OUTPUT       pipeline root, metadata, serving_model/
   ANOMALY_PIPELINE_LABEL_COLUMN label column (1 = anomaly)
@@ -36,8 +37,14 @@ from datetime import datetime
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 ENV_PREFIX = "ANOMALY_PIPELINE_"
-DEFAULT_SCHEDULE = "@daily"
-DEFAULT_START_DATE = "2024-01-01"
+# (variable after the prefix, config field, type): the variables a deployment sets.
+ENV_SETTINGS = (
+    ("DATA", "data.path", str), ("LABEL_COLUMN", "data.label_column", str),
+    ("EPOCHS", "model.epochs", int), ("WINDOW", "data.window", int),
+    ("OUTPUT", "output", str), ("NAME", "pipeline_name", str),
+    ("METADATA_MYSQL", "metadata_mysql", str),
+    ("SCHEDULE", "airflow.schedule", str), ("START_DATE", "airflow.start_date", str),
+)
 CHECK_TASK_ID = "check_inputs"
 ERROR_TASK_ID = "config_error"
 
@@ -56,17 +63,13 @@ def _env(environ: Mapping[str, str], name: str) -> Optional[str]:
 
 
 def load_settings(environ: Mapping[str, str] = os.environ) -> Tuple[Any, Dict[str, Any]]:
-    """(PipelineConfig, airflow settings) from the defaults, the JSON file named
-    by ANOMALY_PIPELINE_CONFIG and the ANOMALY_PIPELINE_* variables."""
+    """(PipelineConfig, the DAG's arguments) from the defaults, the JSON file named
+    by ANOMALY_PIPELINE_CONFIG and the ANOMALY_PIPELINE_* variables (merged by
+    `config.build_config`, the variables last, as flags are for the CLI)."""
     from pipeline import config as config_lib
 
     path = _env(environ, "CONFIG")
     file_values = dict(config_lib.load_config_file(path)) if path else {}
-    airflow = dict(file_values.pop("airflow", None) or {})
-    unknown = set(airflow) - {"schedule", "start_date", "catchup", "retries", "tags"}
-    if unknown:
-        raise config_lib.ConfigError(f"unknown setting 'airflow.{sorted(unknown)[0]}' (valid: "
-                                     f"catchup, retries, schedule, start_date, tags)")
     home = environ.get("AIRFLOW_HOME") or os.path.join(os.path.expanduser("~"), "airflow")
     file_values.setdefault("output", os.path.join(home, "anomaly-pipeline"))
     file_data = dict(file_values.get("data") or {})
@@ -75,80 +78,42 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Tuple[Any, Dict[st
         file_data = {"path": os.path.join(_project_root(), "data", "cardio.csv"),
                      "label_column": "label", **file_data}
     file_values["data"] = file_data
-    env: Dict[str, Any] = {"data": {}}
-    for name, key in (("DATA", "path"), ("LABEL_COLUMN", "label_column")):
-        if _env(environ, name) is not None:
-            env["data"][key] = _env(environ, name)
-    for name, section, key in (("EPOCHS", "model", "epochs"), ("WINDOW", "data", "window")):
-        if _env(environ, name) is not None:
+    env: Dict[str, Any] = {}
+    for name, setting, kind in ENV_SETTINGS:
+        raw = _env(environ, name)
+        if raw is None:
+            continue
+        if kind is int:
             try:
-                env.setdefault(section, {})[key] = int(_env(environ, name))
+                raw = int(raw)
             except ValueError:
                 raise config_lib.ConfigError(
-                    f"{ENV_PREFIX}{name} must be an integer, got '{_env(environ, name)}'"
-                ) from None
-    for name, key in (("OUTPUT", "output"), ("NAME", "pipeline_name"),
-                      ("METADATA_MYSQL", "metadata_mysql")):
-        if _env(environ, name) is not None:
-            env[key] = _env(environ, name)
+                    f"{ENV_PREFIX}{name} must be an integer, got '{raw}'") from None
+        elif name == "SCHEDULE" and raw.lower() in ("none", "null"):
+            raw = None
+        section, _, key = setting.rpartition(".")
+        (env.setdefault(section, {}) if section else env)[key] = raw
     cfg = config_lib.build_config(file_values, env)
-    for name, key in (("SCHEDULE", "schedule"), ("START_DATE", "start_date")):
-        if _env(environ, name) is not None:
-            airflow[key] = _env(environ, name)
-    schedule = airflow.get("schedule", DEFAULT_SCHEDULE)
+    a = cfg.airflow
+    schedule = a.schedule
     if isinstance(schedule, str) and schedule.lower() in ("none", "null", ""):
         schedule = None
-    try:
-        start = datetime.strptime(str(airflow.get("start_date", DEFAULT_START_DATE)), "%Y-%m-%d")
-    except ValueError:
-        raise config_lib.ConfigError(
-            f"airflow start_date must be YYYY-MM-DD, got '{airflow.get('start_date')}'") from None
-    dag_args = {"schedule": schedule, "start_date": start,
-                "catchup": bool(airflow.get("catchup", False)), "max_active_runs": 1,
-                "default_args": {"retries": int(airflow.get("retries", 0))},
-                "tags": list(airflow.get("tags", ["tfx", "anomaly-detection"]))}
+    dag_args = {"schedule": schedule,
+                "start_date": datetime.strptime(a.start_date, "%Y-%m-%d"),
+                "catchup": bool(a.catchup), "max_active_runs": 1,
+                "default_args": {"retries": int(a.retries)}, "tags": list(a.tags)}
     return cfg, dag_args
-
-
-def input_location(cfg) -> Tuple[str, str]:
-    """(input_base, pattern) for CsvExampleGen, decided without reading data:
-    span pattern (configured, or detected by listing --data), a single CSV,
-    or every *.csv in a directory."""
-    from pipeline import spans
-
-    data = cfg.data.path
-    pattern = cfg.data.span_pattern
-    if pattern is None and os.path.isdir(data):
-        pattern = spans.detect_pattern(data)
-    if pattern is not None:
-        return os.path.abspath(data), pattern
-    if os.path.isdir(data) or not data.endswith(".csv"):
-        return os.path.abspath(data), "*.csv"
-    return os.path.dirname(os.path.abspath(data)), os.path.basename(data)
 
 
 def check_inputs(config_json: str) -> Dict[str, Any]:
     """The `check_inputs` task: the CLI's input checks on the file, or on the
-    window of span folders, before CsvExampleGen reads them. Strict: rows with
-    missing values fail the task (the CLI quarantines them instead)."""
+    window of span folders, before CsvExampleGen reads them (pipeline/inputs.py).
+    Strict: rows with missing values fail the task (the CLI quarantines them)."""
     from pipeline import config as config_lib
-    from pipeline import csv_checks, spans
+    from pipeline import inputs
 
-    cfg = config_lib.from_json(config_json)
-    pattern = cfg.data.span_pattern or spans.detect_pattern(cfg.data.path)
-    if pattern is not None:
-        window = spans.select(spans.list_spans(cfg.data.path, pattern), cfg.data.window)
-        paths = [s.path for s in window]
-    else:
-        if cfg.data.window > 1:
-            raise config_lib.ConfigError(
-                f"window {cfg.data.window} needs the data to be a directory of span folders")
-        paths = [cfg.data.path]
-    rows = 0
-    for p in paths:
-        info = csv_checks.check_csv(p, label_column=cfg.data.label_column, mode="train")
-        rows += info.rows
-    result = {"rows": rows, "checked": paths}
+    plan = inputs.plan(config_lib.from_json(config_json), quarantine=False)
+    result = {"rows": plan.rows, "checked": list(plan.checked)}
     log.info("input checks passed: %s", json.dumps(result))
     return result
 
@@ -158,14 +123,15 @@ def _tfx_dag(cfg, dag_args: Dict[str, Any]):
     from tfx.orchestration.airflow.airflow_dag_runner import (AirflowDagRunner,
                                                                AirflowPipelineConfig)
 
-    from pipeline.beam_tuning import tune_in_process_runner
+    from pipeline import inputs
+    from pipeline.dag import create_pipeline
     from pipeline.metadata import connection_config
-    from pipeline.pipeline import create_pipeline
+    from pipeline.runners.in_process import tune_in_process_runner
 
     tune_in_process_runner()  # the tasks run in the processes that parse this file
-    input_base, pattern = input_location(cfg)
+    where = inputs.locate(cfg)
     tfx_pipeline = create_pipeline(
-        cfg, input_base, pattern, metadata_connection_config=connection_config(cfg),
+        cfg, where.input_base, where.pattern, metadata_connection_config=connection_config(cfg),
         # In-process DirectRunner in each task (fastest here, and with no Beam
         # args TFX skips staging an sdist of itself per task); `beam_args` in
         # the config (--beam-arg style) override, e.g. a PortableRunner.

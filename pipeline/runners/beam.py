@@ -6,9 +6,9 @@ for a cluster (see README).
 """
 import os
 
+from pipeline import metadata
 from pipeline.config import PipelineConfig
-from pipeline.pipeline import create_pipeline
-from pipeline.runners.local import metadata_config
+from pipeline.dag import create_pipeline
 
 
 def beam_args(cfg: PipelineConfig):
@@ -22,11 +22,11 @@ def beam_args(cfg: PipelineConfig):
 def run(cfg: PipelineConfig, input_base: str, input_pattern: str) -> None:
     from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
 
-    from pipeline.beam_tuning import tune_in_process_runner
+    from pipeline.runners.in_process import tune_in_process_runner
 
     tune_in_process_runner()
 
     pipeline = create_pipeline(cfg, input_base, input_pattern,
-                               metadata_connection_config=metadata_config(cfg),
+                               metadata_connection_config=metadata.connection_config(cfg),
                                beam_pipeline_args=beam_args(cfg))
     BeamDagRunner().run(pipeline)

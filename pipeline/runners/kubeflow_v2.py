@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import tempfile
-from typing import Optional, Tuple
+from typing import Optional
 
 from pipeline.config import PipelineConfig
 
@@ -28,23 +28,6 @@ TARGETS = ("kubeflow-v2",)
 
 class CompileError(ValueError):
     """A setting that cannot be compiled for KFP v2 (reported as a usage error)."""
-
-
-def input_location(cfg: PipelineConfig) -> Tuple[str, str]:
-    """(input_base, pattern) for CsvExampleGen without touching remote data:
-    `data.span_pattern` when set (or detected in a local span directory), a
-    single `.csv` file, else every `*.csv` in the `--data` directory."""
-    from pipeline import spans
-
-    data = cfg.data.path.rstrip("/")
-    pattern = cfg.data.span_pattern
-    if pattern is None and "://" not in data and os.path.isdir(data):
-        pattern = spans.detect_pattern(data)
-    if pattern is not None:
-        return data, pattern
-    if data.endswith(".csv"):
-        return os.path.dirname(data) or ".", os.path.basename(data)
-    return data, "*.csv"
 
 
 def build_spec(cfg: PipelineConfig, image: str = DEFAULT_IMAGE,
@@ -60,10 +43,12 @@ def build_spec(cfg: PipelineConfig, image: str = DEFAULT_IMAGE,
                         "own ML Metadata")
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as v2
 
-    from pipeline.pipeline import create_pipeline
+    from pipeline import inputs
+    from pipeline.dag import create_pipeline
 
-    input_base, pattern = input_location(cfg)
-    pipeline = create_pipeline(cfg, input_base, pattern, metadata_connection_config=None,
+    where = inputs.locate(cfg)  # nothing is read: --data may be on object storage
+    pipeline = create_pipeline(cfg, where.input_base, where.pattern,
+                               metadata_connection_config=None,
                                beam_pipeline_args=list(cfg.beam_args))
     runner = v2.KubeflowV2DagRunner(
         config=v2.KubeflowV2DagRunnerConfig(default_image=image, display_name=display_name))

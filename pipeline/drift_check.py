@@ -1,77 +1,42 @@
 """`anomaly-pipeline drift --reference OUTPUT_DIR --data new.csv`.
 
 Compares a CSV with the training data of the model served from OUTPUT_DIR,
-the way the data gate of `run` would (components/validation), without
+the way the data gate of `run` would (components/data_gate), without
 training anything:
 
-1. the same input checks as `run` (pipeline/csv_checks.py; rows with missing
+1. the same input checks as `run` (components/input_checks; rows with missing
    or non-finite values are set aside and counted, as in `run`), against the
    served model's feature list;
 2. TFDV statistics of the new data, streamed from the CSV by a Beam pipeline;
 3. the reference: the training-split statistics the served model's run
-   accepted (ML Metadata in OUTPUT_DIR/metadata.sqlite) and the reference
-   schema (OUTPUT_DIR/reference/schema.pbtxt, else that run's schema);
+   accepted (ML Metadata: OUTPUT_DIR/metadata.sqlite or --metadata-mysql) and
+   the reference schema (OUTPUT_DIR/reference/schema.pbtxt, else that run's);
 4. schema anomalies + drift (Jensen-Shannon per numeric feature, L-infinity on
    the label when the CSV has it; thresholds from the config's `drift`).
 
-Prints the drifted features and every distance on stderr, one JSON object as
-the last stdout line, and writes the comparison to OUTPUT_DIR/drift/<UTC
-time>/: statistics.pbtxt/.json (new data), anomalies.pbtxt/.json (schema
-anomalies and drift measurements, TFDV's Anomalies proto), summary.json.
-
-Exit status: 0 no drift, 3 drift or schema anomalies (the gate of `run` would
-stop this data; for a scheduler to alert on), 2 bad input or usage, 1 other.
+The comparison is written to OUTPUT_DIR/drift/<UTC time>/: statistics.pbtxt/
+.json (new data), anomalies.pbtxt/.json (schema anomalies and drift
+measurements, TFDV's Anomalies proto), summary.json. The command itself
+(printing, exit status) is pipeline/cli/drift.py.
 """
 from __future__ import annotations
 
-import argparse
-import contextlib
 import json
-import logging
 import os
 import shutil
-import sys
 import time
 from typing import Any, Dict, List, Optional
 
-EXIT_DRIFT = 3
+from components import input_checks
+from components.data_gate import artifacts as gate_artifacts
+from components.data_gate import drift, reference_schema
+from components.data_gate.settings import DriftSettings
+from components.errors import InputError
+from components.model import layout
+from pipeline import lineage
+from pipeline.config import DEFAULT_MODEL_NAME
+
 DRIFT_DIR = "drift"
-
-
-def add_parser(sub) -> None:
-    d = sub.add_parser(
-        "drift", help="compare a CSV with the training data of the served model",
-        description="Statistics of --data vs the training data of the model served from "
-                    "--reference (an --output directory of `run`). Exit 0: no drift; 3: "
-                    "drift or schema anomalies above the thresholds; 2: bad input. The last "
-                    "line on stdout is a JSON summary; the TFDV comparison is written to "
-                    "REFERENCE/drift/<time>/.")
-    d.add_argument("--reference", required=True, metavar="OUTPUT_DIR",
-                   help="output directory of `anomaly-pipeline run` (metadata.sqlite, "
-                        "serving_model/, reference/)")
-    d.add_argument("--data", required=True,
-                   help="CSV file or directory of CSV files with the training columns (the "
-                        "label column is optional)")
-    d.add_argument("--model-name", default=None,
-                   help="served model under REFERENCE/serving_model/ (default: the only one, "
-                        "else anomaly_detector)")
-    d.add_argument("--config", help="JSON config file of `run`; its `drift` thresholds apply")
-    d.add_argument("--js-threshold", type=float,
-                   help="Jensen-Shannon divergence above which a numeric feature has drifted "
-                        "(default 0.1)")
-    d.add_argument("--linf-threshold", type=float,
-                   help="L-infinity distance above which the label has drifted (default 0.1)")
-    d.add_argument("--beam-arg", action="append", default=[], metavar="ARG",
-                   help="Beam pipeline argument for the statistics pass (repeatable)")
-
-
-def _thresholds(a: argparse.Namespace):
-    from pipeline import config as config_lib
-
-    file_values = config_lib.load_config_file(a.config) if a.config else {}
-    flags = {k: v for k, v in (("js_threshold", a.js_threshold),
-                               ("linf_threshold", a.linf_threshold)) if v is not None}
-    return config_lib.build_config(file_values, {"drift": flags} if flags else {}).drift
 
 
 def _report_dir(reference: str) -> str:
@@ -119,8 +84,6 @@ def _write_outputs(tmp_dir: str, stats, anomalies, summary: Dict[str, Any]) -> N
 
 def _merged_anomalies(schema_anomalies, drift_anomalies):
     """Schema anomalies of the raw statistics plus TFDV's drift findings."""
-    from components.validation import drift
-
     out = type(schema_anomalies)()
     out.CopyFrom(schema_anomalies)
     out.drift_skew_info.extend(drift_anomalies.drift_skew_info)
@@ -139,37 +102,99 @@ def _merged_anomalies(schema_anomalies, drift_anomalies):
     return out
 
 
-def compare_csv(reference: str, data: str, model_name: Optional[str] = None,
-                js_threshold: float = 0.1, linf_threshold: float = 0.1,
-                beam_args: Optional[List[str]] = None) -> Dict[str, Any]:
+def _model_dir(output_dir: str, model_name: Optional[str]) -> Optional[str]:
+    """The newest served version: of `model_name`, else of the only model, else of
+    the default name."""
+    base = os.path.join(output_dir, "serving_model")
+    if model_name is None:
+        names = (sorted(n for n in os.listdir(base) if os.path.isdir(os.path.join(base, n)))
+                 if os.path.isdir(base) else [])
+        model_name = names[0] if len(names) == 1 else DEFAULT_MODEL_NAME
+    return layout.newest_version_dir(os.path.join(base, model_name))
+
+
+def served_reference(output_dir: str, model_name: Optional[str] = None,
+                     connection_config=None) -> Dict[str, Any]:
+    """The training statistics and schema new data is compared with.
+
+    The AcceptedStatistics of the run that pushed the served model (the newest
+    version under `serving_model/<name>/`), found through ML Metadata lineage;
+    if that run predates the gate, the newest AcceptedStatistics. The schema:
+    the reference schema when there is one, else that run's (relaxed).
+    Returns {"statistics", "schema", "label_column", "features",
+    "statistics_uri", "statistics_id", "rows", "schema_source", "model",
+    "source"}. Raises InputError when OUTPUT_DIR has nothing to compare with.
+    """
+    output_dir = os.path.abspath(output_dir)
+    metadata_path = os.path.join(output_dir, "metadata.sqlite")
+    if connection_config is None and not os.path.isfile(metadata_path):
+        raise InputError(output_dir, problem=(
+            f"no pipeline run in {output_dir} (no metadata.sqlite): run "
+            f"`anomaly-pipeline run --output {output_dir}` first"))
+    store = lineage.open_store(metadata_path, connection_config)
+    model_dir = _model_dir(output_dir, model_name)
+    accepted, run_schema, source = None, None, None
+    outputs = lineage.pushing_run_outputs(store, model_dir) if model_dir else None
+    if outputs:
+        schemas = outputs.get("SchemaGen", [])
+        run_schema = schemas[0].uri if schemas else None
+        gate = outputs.get(gate_artifacts.NODE_ID, [])
+        if gate:
+            accepted, source = gate[0], "the run that pushed the served model"
+    if accepted is None:
+        accepted = lineage.newest_live(store, gate_artifacts.ACCEPTED_TYPE)
+        if accepted is None:
+            raise InputError(output_dir, problem=(
+                "no accepted training statistics recorded (no run passed the data gate yet)"))
+        source = "the last run whose data passed the gate"
+    stats = gate_artifacts.load_accepted_statistics(accepted.uri)
+    label = lineage.prop(accepted, "label_column") or None
+    ref_schema = reference_schema.schema_path(output_dir)
+    if os.path.exists(ref_schema):
+        schema, schema_source = reference_schema.read_schema(ref_schema), ref_schema
+    else:
+        if run_schema is None:
+            schema = reference_schema.infer_schema(stats)
+            schema_source = "inferred from the reference statistics"
+        else:
+            schema_source = os.path.join(run_schema, reference_schema.SCHEMA_FILE)
+            schema = reference_schema.read_schema(schema_source)
+        schema = drift.relax_schema(schema, label)
+    features = [drift.feature_name(f) for f in stats.datasets[0].features
+                if drift.feature_name(f) != label]
+    return {"statistics": stats, "schema": schema, "label_column": label,
+            "features": features, "statistics_uri": accepted.uri,
+            "statistics_id": accepted.id, "rows": int(stats.datasets[0].num_examples),
+            "schema_source": schema_source, "model": model_dir, "source": source}
+
+
+def compare_csv(reference: str, data: str, drift_settings: DriftSettings,
+                model_name: Optional[str] = None, beam_args: Optional[List[str]] = None,
+                connection_config=None) -> Dict[str, Any]:
     """Runs the comparison and writes REFERENCE/drift/<time>/; returns the summary.
 
-    Raises csv_checks.InputError for bad input (missing reference included).
+    `connection_config`: the MySQL store of `--metadata-mysql`, else
+    REFERENCE/metadata.sqlite. Raises InputError for bad input (missing
+    reference included).
     """
-    from components.validation import drift
-    from components.validation import reference as ref_lib
-    from pipeline import csv_checks
+    import tensorflow_data_validation as tfdv
 
     started = time.time()
     reference = os.path.abspath(reference)
     if not os.path.isdir(reference):
-        raise csv_checks.InputError(reference, problem="reference output directory not found")
-    try:
-        ref = ref_lib.served_reference(reference, model_name)
-    except ref_lib.ReferenceNotFound as e:
-        raise csv_checks.InputError(reference, problem=str(e)) from None
+        raise InputError(reference, problem="reference output directory not found")
+    ref = served_reference(reference, model_name, connection_config)
+    js_threshold, linf_threshold = drift_settings.js_threshold, drift_settings.linf_threshold
     label = ref["label_column"]
-    header = csv_checks.read_header(data)
+    header = input_checks.read_header(data)
     label_here = label if label and label in header else None
     report_dir = _report_dir(reference)
     tmp_dir = report_dir + ".tmp"
     try:
-        info = csv_checks.check_csv(data, label_column=label_here,
+        info = input_checks.check_csv(data, label_column=label_here,
                                     expected_features=ref["features"], mode="train",
                                     quarantine_dir=os.path.join(tmp_dir, "quarantine"))
         stats = drift.single_dataset(_statistics(list(info.clean_files), beam_args or []))
-        import tensorflow_data_validation as tfdv
-
         schema = ref["schema"]
         if label and not label_here:  # scoring data without labels: compare features only
             kept = [f for f in schema.feature if f.name != label]
@@ -204,35 +229,3 @@ def compare_csv(reference: str, data: str, model_name: Optional[str] = None,
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
     return summary
-
-
-def _print_human(summary: Dict[str, Any]) -> None:
-    ref = summary["reference"]
-    err = sys.stderr
-    print(f"compared {summary['rows']} rows of {summary['data']} with the training data of "
-          f"{ref['model'] or 'the last accepted run'} ({ref['rows']} rows)", file=err)
-    for f in summary["drifted"]:
-        print(f"  DRIFT    {f['feature']}: {f['text']}", file=err)
-    for f in summary["anomalies"]:
-        print(f"  ANOMALY  {f['feature']}: {f['text']}", file=err)
-    flagged = {f["feature"] for f in summary["drifted"]}
-    for m in summary["measurements"]:
-        if m["feature"] not in flagged:
-            print(f"  ok       {m['feature']}: {m['text']}", file=err)
-    if summary["quarantined_rows"]:
-        print(f"  ({summary['quarantined_rows']} rows with missing or non-finite values "
-              f"set aside, see {summary['report_dir']}/quarantine/)", file=err)
-    verdict = ("drift: the data gate of `run` would stop this data" if summary["drift"]
-               else "no drift above the thresholds")
-    print(f"{verdict}; comparison written to {summary['report_dir']}", file=err)
-
-
-def cmd_drift(a: argparse.Namespace) -> int:
-    cfg = _thresholds(a)
-    logging.getLogger().setLevel(logging.WARNING)  # Beam's INFO lines would bury the result
-    with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the JSON line
-        summary = compare_csv(a.reference, a.data, a.model_name, cfg.js_threshold,
-                              cfg.linf_threshold, a.beam_arg)
-    _print_human(summary)
-    print(json.dumps(summary, sort_keys=True), flush=True)
-    return EXIT_DRIFT if summary["drift"] else 0

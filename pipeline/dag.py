@@ -1,32 +1,38 @@
 """The DAG, and only the DAG: every runner calls `create_pipeline(config, ...)`.
 
-CsvExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> Transform
--> Trainer -> AnomalyEvaluator (+ latest blessed model as baseline) -> Pusher.
+CsvExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> DataGate
+(+ the last accepted statistics) -> Transform -> Trainer -> AnomalyEvaluator
+(+ the latest blessed model as baseline) -> Pusher.
+
+Each component gets its settings sections and the column roles as JSON
+(`component_configs`), in one shape: {"columns": ColumnRoles, <section>: ...}.
 """
 import json
-from typing import Dict, List, Optional
+import os
+from typing import Any, Dict, List, Optional
+from urllib.parse import urlparse
 
 # Direct imports, not `tfx.v1`: the v1 facade also imports the Google Cloud
 # extensions, ~10 s of start-up on every run.
 from tfx.components import ExampleValidator, SchemaGen, StatisticsGen, Trainer, Transform
-from tfx.components.example_gen.component import FileBasedExampleGen
-from tfx.dsl.components.base import executor_spec
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
     LatestBlessedModelStrategy)
 from tfx.orchestration import pipeline as tfx_pipeline
-from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2, transform_pb2
+from tfx.proto import pusher_pb2, trainer_pb2, transform_pb2
 from tfx.types import Channel, standard_artifacts
 
+from components.columns import ColumnRoles, component_config
+from components.data_gate import reference_schema
+from components.data_gate.component import AcceptedStatistics, DataGate
 from components.evaluator.component import AnomalyEvaluator
-from components.example_gen import executor as example_gen_executor
-from components.registry.component import RegistryPusher, registry_config
-from components.validation import reference as data_reference
-from components.validation.component import AcceptedStatistics, DataGate
-from pipeline.config import PipelineConfig
+from components.example_gen.component import csv_example_gen
+from components.registry import manifest
+from components.registry.component import RegistryPusher
 from pipeline import spans
+from pipeline.config import PipelineConfig
 from pipeline.span_window import span_window_resolver
 
 PREPROCESSING_FN = "components.transform.preprocessing_fn"
@@ -35,55 +41,51 @@ RUN_FN = "components.trainer.run_fn"
 COMPONENT_IDS = (
     "CsvExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform",
     "Trainer", "latest_blessed_model_resolver", "AnomalyEvaluator", "Pusher",
-    # The data gate (components/validation); `reference_schema` only once a
+    # The data gate (components/data_gate); `reference_schema` only once a
     # reference schema exists (after the first push).
     "accepted_statistics_resolver", "DataGate",
 )
 
 
-def split_config(eval_ratio: float) -> example_gen_pb2.Output:
-    """Train/eval split by hash of the whole row, in 100 buckets."""
-    eval_buckets = min(99, max(1, int(round(100 * eval_ratio))))
-    return example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
-        example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=100 - eval_buckets),
-        example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=eval_buckets),
-    ]))
-
-
 def example_gen_component(cfg: PipelineConfig, input_base: str, input_pattern: str,
-                          range_config=None) -> FileBasedExampleGen:
-    """The CsvExampleGen node: TFX's file-based ExampleGen with our vectorized
-    CSV executor (components/example_gen), id `CsvExampleGen`. Parquet or
-    GZIP tf.Example TFRecords, as `cfg.data.example_format` says."""
-    parquet = cfg.data.example_format == "parquet"
-    return FileBasedExampleGen(
-        input_base=input_base,
-        input_config=example_gen_pb2.Input(splits=[
-            example_gen_pb2.Input.Split(name="single_split", pattern=input_pattern)]),
-        output_config=split_config(cfg.data.eval_ratio),
-        range_config=range_config,
-        output_data_format=(example_gen_pb2.FORMAT_PARQUET if parquet
-                            else example_gen_pb2.FORMAT_TF_EXAMPLE),
-        output_file_format=(example_gen_pb2.FILE_FORMAT_PARQUET if parquet
-                            else example_gen_pb2.FORMAT_TFRECORDS_GZIP),
-        custom_executor_spec=executor_spec.ExecutorClassSpec(example_gen_executor.Executor),
-    ).with_id("CsvExampleGen")
+                          range_config=None):
+    """The CsvExampleGen node as `create_pipeline` builds it (also the span backfill's)."""
+    return csv_example_gen(input_base, input_pattern, cfg.data.eval_ratio,
+                           cfg.data.example_format, range_config=range_config)
 
 
-def trainer_config(cfg: PipelineConfig) -> Dict:
-    """Only what changes the model, so a new --output keeps the cache valid."""
-    return {"data": {"label_column": cfg.data.label_column}, "model": cfg.to_dict()["model"]}
+def column_roles(cfg: PipelineConfig) -> ColumnRoles:
+    return ColumnRoles(label=cfg.data.label_column)
 
 
-def evaluator_config(cfg: PipelineConfig) -> Dict:
-    d = cfg.to_dict()
-    return {"data": {"label_column": cfg.data.label_column},
-            "threshold": d["threshold"], "evaluation": d["evaluation"]}
+def component_configs(cfg: PipelineConfig) -> Dict[str, Dict[str, Any]]:
+    """What each component receives: only what changes its result (so a new
+    --output keeps the cache valid)."""
+    d, roles = cfg.to_dict(), column_roles(cfg)
+    return {
+        "transform": component_config(roles),
+        "trainer": component_config(roles, model=d["model"]),
+        "evaluator": component_config(roles, threshold=d["threshold"],
+                                      evaluation=d["evaluation"]),
+        "gate": component_config(roles, drift=d["drift"]),
+    }
 
 
-def gate_config(cfg: PipelineConfig) -> Dict:
-    return {"label_column": cfg.data.label_column, "split": "train",
-            **cfg.to_dict()["drift"]}
+def registry_config(cfg: PipelineConfig) -> Dict[str, Any]:
+    """custom_config of the RegistryPusher.
+
+    With a local store (sqlite/file URI) the artifacts go to `<output>/mlruns`;
+    a tracking server keeps its own artifact location.
+    """
+    uri = cfg.registry_tracking_uri
+    local = urlparse(uri).scheme in ("sqlite", "file", "")
+    return {"registry": {
+        "uri": uri,
+        "name": cfg.model_name,
+        "manifest": os.path.join(cfg.output_dir, manifest.MANIFEST_FILE),
+        "artifact_location": os.path.join(cfg.output_dir, "mlruns") if local else None,
+        "data_path": os.path.abspath(cfg.data.path),
+    }}
 
 
 def create_pipeline(
@@ -94,6 +96,7 @@ def create_pipeline(
     beam_pipeline_args: Optional[List[str]] = None,
 ) -> tfx_pipeline.Pipeline:
     """Builds the TFX pipeline for `cfg`, reading CSVs under `input_base`."""
+    configs = component_configs(cfg)
     example_gen = example_gen_component(cfg, input_base, input_pattern)
     # Span inputs with --window K: Transform and the Trainer read the newest K
     # ingested spans (pipeline/span_window.py); everything else the newest span.
@@ -107,11 +110,11 @@ def create_pipeline(
     # New data is validated against the reference schema (that of the first
     # run that pushed a model) once there is one; Transform keeps SchemaGen's.
     gate_nodes, validation_schema = [], schema_gen.outputs["schema"]
-    reference_schema_file = data_reference.pipeline_schema_file(cfg.output_dir)
+    reference_schema_file = reference_schema.pipeline_schema_file(cfg.output_dir)
     if reference_schema_file:
-        reference_schema = ImportSchemaGen(schema_file=reference_schema_file).with_id(
+        imported = ImportSchemaGen(schema_file=reference_schema_file).with_id(
             "reference_schema")
-        gate_nodes, validation_schema = [reference_schema], reference_schema.outputs["schema"]
+        gate_nodes, validation_schema = [imported], imported.outputs["schema"]
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=validation_schema)
     # The data gate: anomalies or drift against the last accepted run's
@@ -125,7 +128,7 @@ def create_pipeline(
         schema=validation_schema,
         anomalies=example_validator.outputs["anomalies"],
         baseline_statistics=accepted_statistics.outputs["statistics"],
-        gate_config=json.dumps(gate_config(cfg), sort_keys=True),
+        gate_config=json.dumps(configs["gate"], sort_keys=True),
     )
     gate_nodes += [accepted_statistics, data_gate]
     transform = Transform(
@@ -145,7 +148,7 @@ def create_pipeline(
         # The z-score graph traced as TF1 is analysed ~4 s faster than TF2's
         # (fewer tracings and saves); the Trainer's TFT layer loads either.
         force_tf_compat_v1=True,
-        custom_config={"label_column": cfg.data.label_column},
+        custom_config=configs["transform"],
     )
     transform.add_upstream_node(data_gate)
     trainer = Trainer(
@@ -155,7 +158,7 @@ def create_pipeline(
         schema=schema_gen.outputs["schema"],
         train_args=trainer_pb2.TrainArgs(splits=["train"]),
         eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
-        custom_config={"pipeline_config": json.dumps(trainer_config(cfg), sort_keys=True)},
+        custom_config=configs["trainer"],
     )
     model_resolver = Resolver(
         strategy_class=LatestBlessedModelStrategy,
@@ -168,7 +171,7 @@ def create_pipeline(
         transform_graph=transform.outputs["transform_graph"],
         baseline_model=model_resolver.outputs["model"],
         baseline_blessing=model_resolver.outputs["model_blessing"],
-        evaluator_config=json.dumps(evaluator_config(cfg), sort_keys=True),
+        evaluator_config=json.dumps(configs["evaluator"], sort_keys=True),
         statistics=statistics_gen.outputs["statistics"],  # for report.html
     )
     # The stock Pusher's spec + executor subclass: atomic push, then MLflow

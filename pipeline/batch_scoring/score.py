@@ -1,0 +1,89 @@
+"""score_csv: the whole `score` command's work (see the package docstring)."""
+import logging
+import os
+import tempfile
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from components.errors import InputError
+from components.input_checks import check_csv, read_header, resolve_csv_files
+from components.model import layout
+from components.model.explain import DEFAULT_K
+from pipeline.batch_scoring.beam_job import build_pipeline, counter, remove
+from pipeline.batch_scoring.chunks import plan_chunks
+from pipeline.batch_scoring.model_source import resolve_model
+
+from pipeline.batch_scoring.settings import DEFAULT_ROWS_PER_CHUNK
+
+
+def score_csv(model: str, input_csv: str, output_csv: str,
+              batch_size: int = DEFAULT_ROWS_PER_CHUNK, registry_uri: Optional[str] = None,
+              beam_args: Sequence[str] = (), top_features: Optional[int] = None
+              ) -> Dict[str, Any]:
+    """Scores `input_csv` (file or directory of CSVs) into `output_csv`; returns stats.
+
+    `model`: a SavedModel directory, a serving_model/<name> directory (newest
+    version), or `models:/<name>@<alias>` / `models:/<name>/<version>` looked up
+    in `registry_uri` (default: $MLFLOW_TRACKING_URI). `batch_size`: rows per
+    chunk (one Beam element, one model call), approximately. `top_features`:
+    how many features the `top_features` column lists per row (default
+    components.model.explain.DEFAULT_K; 0 leaves the column out).
+    """
+    top_k = DEFAULT_K if top_features is None else int(top_features)
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="score-model-") as download_dir:
+        model_dir, registry = resolve_model(model, registry_uri, download_dir)
+        metadata = layout.read_metadata(model_dir)
+        features: List[str] = list(metadata["features"])
+        meta_label = metadata.get("label_column")
+        header = read_header(input_csv)
+        label_present = meta_label if meta_label and meta_label in header else None
+        t0 = time.time()
+        info = check_csv(input_csv, label_column=label_present, expected_features=features,
+                         mode="score")
+        logging.info("input checked: %d rows in %.1f s", info.rows, time.time() - t0)
+        files = resolve_csv_files(input_csv)
+        out_abs = output_csv if "://" in output_csv else os.path.abspath(output_csv)
+        if not ("://" in out_abs) and not os.path.isdir(os.path.dirname(out_abs)):
+            raise InputError(path=output_csv, problem="output directory does not exist")
+        header_line, chunks = plan_chunks(files, batch_size)
+        tmp = f"{out_abs}.tmp-{os.getpid()}"
+        parts_dir = f"{tmp}.parts"
+        if "://" not in parts_dir:
+            os.makedirs(parts_dir, exist_ok=True)
+        try:
+            options = PipelineOptions(list(beam_args))
+            p = beam.Pipeline(options=options)
+            build_pipeline(p, chunks, header_line, info.columns, features, model_dir,
+                           parts_dir, info.rows, tmp, out_abs, top_k=top_k)
+            t0 = time.time()
+            result = p.run()
+            result.wait_until_finish()
+            logging.info("Beam pipeline: %d chunks scored and written in %.1f s", len(chunks),
+                         time.time() - t0)
+        finally:
+            remove(parts_dir)
+            remove(tmp)
+        flagged = counter(result, "flagged")
+        thr = layout.read_threshold(model_dir)
+        threshold = thr.get("threshold") if thr else None
+        if threshold is None:
+            from components.model.scorer import SavedModelScorer
+
+            threshold = SavedModelScorer(model_dir).threshold
+    seconds = time.time() - started
+    stats: Dict[str, Any] = {
+        "model": (registry["source"] if registry is not None and registry.get("downloaded_to")
+                  else model_dir),
+        "rows": info.rows, "flagged": flagged, "output": output_csv,
+        "threshold": float(threshold), "chunks": len(chunks),
+        "seconds": round(seconds, 3),
+        "rows_per_second": round(info.rows / seconds, 1) if seconds else None,
+    }
+    if registry is not None:
+        stats["registry"] = {"uri": registry["uri"], "name": registry["name"],
+                             "version": registry["version"], "model_uri": model}
+    return stats

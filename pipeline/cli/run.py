@@ -1,0 +1,193 @@
+"""`anomaly-pipeline run`: check the input, run the DAG, print the summary as the last line."""
+import argparse
+import contextlib
+import json
+import logging
+import os
+import sys
+import time
+from typing import Any, Dict, List, Optional
+
+from components.evaluator.thresholds import DEFAULT_PARAMS, METHODS
+from components.model.settings import AUTO_BATCH_MIN, AUTO_BATCH_STEPS
+from pipeline import config as config_lib
+from pipeline.cli.common import (BEAM_ARG, CONFIG_FILE_HELP, EXIT_OK, METADATA_MYSQL, SPAN_FLAGS,
+                                 SettingFlag, UsageError, add_flags, int_list, kv_number,
+                                 overrides)
+
+_AUTO = DEFAULT_PARAMS["auto"]
+GENERAL = (
+    SettingFlag("--data", "data.path", "CSV file, directory of CSV files, or directory of span "
+                "folders, with a header row; every column but the label is a numeric feature",
+                default_text="required", required=True),
+    SettingFlag("--label-column", "data.label_column", "label column (1 = anomaly, 0 = normal): "
+                "never a model input; training uses normal rows only, metrics are reported"),
+    SettingFlag("--output", "output", "output directory: pipeline root, metadata, pushed models"),
+    SettingFlag("--model-name", "model_name", "name of the pushed model under serving_model/"),
+    SettingFlag("--runner", "runner", "orchestrator: local (LocalDagRunner) or beam "
+                "(BeamDagRunner)", choices=config_lib.RUNNERS),
+    SettingFlag("--preset", "preset", "'seed' reproduces the reference notebook recipe exactly "
+                "(sigmoid output, no early stopping, mean+3*std)", choices=config_lib.PRESETS),
+)
+MODEL = (
+    SettingFlag("--epochs", "model.epochs", "training epochs (an upper bound with early "
+                "stopping)", type=int),
+    SettingFlag("--batch-size", "model.batch_size", "training batch size", type=int,
+                default_text=f"by data size: {AUTO_BATCH_MIN} up to "
+                             f"{AUTO_BATCH_MIN * AUTO_BATCH_STEPS:,} training rows, then "
+                             f"~{AUTO_BATCH_STEPS:,} steps per epoch, at most "
+                             f"model.max_auto_batch_size="
+                             f"{config_lib.default('model.max_auto_batch_size')}"),
+    SettingFlag("--learning-rate", "model.learning_rate", "Adam learning rate", type=float),
+    SettingFlag("--hidden-units", "model.hidden_units", "comma-separated sizes of hidden layers "
+                "around the encoding, e.g. 32,16", type=int_list),
+    SettingFlag("--encoding-dim", "model.encoding_dim", "encoding size", type=int,
+                default_text="round(encoding_ratio * d)"),
+    SettingFlag("--encoding-ratio", "model.encoding_ratio", "encoding size / features",
+                type=float),
+    SettingFlag("--activation", "model.activation", "hidden activation (a Keras name)"),
+    SettingFlag("--output-activation", "model.output_activation", "output activation (the seed "
+                "recipe's sigmoid cannot reproduce negative z-scores)"),
+    SettingFlag("--no-model-selection", "model.candidates", "train only the configured model; "
+                f"by default, with >= {config_lib.default('model.select_min_anomalies')} labelled "
+                "anomalies in the eval split, every candidate of model.candidates is fitted and "
+                "the highest eval ROC-AUC kept", store=[]),
+    SettingFlag("--validation-split", "model.validation_split", "share of training rows held "
+                "out for validation and early stopping", type=float),
+    SettingFlag("--early-stopping-patience", "model.early_stopping_patience", "epochs without "
+                "validation improvement before stopping, best weights kept; 0 disables",
+                type=int),
+    SettingFlag("--seed", "model.seed", "random seed", type=int),
+    SettingFlag("--input-noise", "model.input_noise", "std of Gaussian noise added to the "
+                "z-scored inputs while training (denoising); 0 disables", type=float),
+)
+EVALUATION = (
+    SettingFlag("--threshold-method", "threshold.method", "one of " + ", ".join(sorted(METHODS))
+                + f"; auto = best_f1 with >= min_anomalies={_AUTO['min_anomalies']:g} labelled "
+                f"eval anomalies, else mean_std with k={_AUTO['k']:g}", metavar="NAME"),
+    SettingFlag("--threshold-param", "threshold.params", "parameter of the threshold method, "
+                "e.g. k=3, q=0.995, c=0.02 (repeatable)", type=kv_number, action="append",
+                metavar="NAME=VALUE", convert=dict, default_text="the method's defaults"),
+    SettingFlag("--eval-ratio", "data.eval_ratio", "share of rows in the eval split",
+                type=float),
+    SettingFlag("--min-roc-auc", "evaluation.min_roc_auc", "do not bless a model whose eval "
+                "ROC-AUC is lower (needs labels)", type=float),
+    SettingFlag("--baseline-tolerance", "evaluation.baseline_tolerance", "how much worse than "
+                "the last blessed model a candidate may be", type=float),
+    SettingFlag("--ignore-baseline", "evaluation.ignore_baseline", "bless without comparing "
+                "with the last blessed model (recorded in the evaluation)", store=True),
+)
+EXECUTION = (
+    BEAM_ARG,
+    SettingFlag("--no-cache", "enable_cache", "rerun every component instead of reusing ML "
+                "Metadata's cache", store=False),
+    SettingFlag("--accept-drift", "drift.enabled", "do not stop on drift against the last "
+                "accepted data (that data then becomes the reference; schema anomalies still "
+                "stop the run)", store=False),
+    SettingFlag("--registry-uri", "registry_uri", "MLflow tracking/registry URI the pushed "
+                "model is registered in", default_text="sqlite:///<output>/mlflow.db"),
+    *SPAN_FLAGS,
+    METADATA_MYSQL,
+)
+FLAGS = GENERAL + MODEL + EVALUATION + EXECUTION
+
+
+def add_parser(sub) -> None:
+    r = sub.add_parser(
+        "run", help="run the whole pipeline on a CSV file or directory",
+        description="Runs CsvExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator -> "
+                    "DataGate -> Transform -> Trainer -> AnomalyEvaluator -> Pusher. Settings: "
+                    "defaults < --preset < --config FILE < flags. The last line on stdout is "
+                    "a JSON summary.")
+    r.set_defaults(command_fn=cmd)
+    g = r.add_argument_group("data and output")
+    add_flags(g, GENERAL)
+    r.add_argument("--config", help=CONFIG_FILE_HELP)
+    add_flags(r.add_argument_group("model"), MODEL)
+    add_flags(r.add_argument_group("threshold and blessing"), EVALUATION)
+    x = r.add_argument_group("execution")
+    add_flags(x, EXECUTION)
+    x.add_argument("--allow-schema-change", action="store_true",
+                   help="accept data whose columns differ from the model already served "
+                        "under --output (default: refuse with exit 2)")
+
+
+def build(a: argparse.Namespace) -> config_lib.PipelineConfig:
+    values = overrides(a, FLAGS)
+    if "://" in str(values.get("output") or ""):
+        raise UsageError(f"--output {values['output']}: `run` needs a local directory (its "
+                         f"metadata and summary live there); to run on object storage, "
+                         f"`compile --target kubeflow-v2 --pipeline-root {values['output']}`")
+    return config_lib.load(a.config, values)
+
+
+def served_features(cfg) -> Optional[List[str]]:
+    """Features of the newest model pushed under --output, None when there is none.
+
+    New data with a column missing or extra compared with the served model is
+    refused before any work (--allow-schema-change to retrain on a new layout).
+    A served model whose metadata cannot be read is an error naming it: the
+    guard must not switch itself off.
+    """
+    from components.errors import InputError
+    from components.model import layout
+
+    newest = layout.newest_version_dir(cfg.serving_dir)
+    if newest is None:
+        return None
+    try:
+        return layout.model_features(newest)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise InputError(layout.asset_path(newest, layout.METADATA_FILE), problem=(
+            f"the served model's metadata cannot be read ({type(e).__name__}: {e}); repair or "
+            f"remove that version, or pass --allow-schema-change")) from None
+
+
+def cmd(a: argparse.Namespace) -> int:
+    from pipeline import inputs
+
+    started = time.time()
+    cfg = build(a)
+    os.makedirs(cfg.output_dir, exist_ok=True)
+    expected = None if a.allow_schema_change else served_features(cfg)
+    plan = inputs.plan(cfg, quarantine=True, expected_features=expected)
+    if a.allow_schema_change:  # other columns: the data gate's reference schema goes too
+        from components.data_gate import reference_schema
+
+        reference_schema.retire_if_columns_changed(cfg.output_dir, plan.columns)
+
+    from pipeline import lineage, metadata, summary as summary_lib
+    from pipeline.runners import get_runner
+
+    logging.info("running the pipeline on %s (%d rows)", cfg.data.path, plan.rows)
+    connection = metadata.connection_config(cfg)
+    with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the summary
+        runner = get_runner(cfg.runner)  # imports TFX (~6 s), GIL-bound: not beside prefetch
+        if os.environ.get("ANOMALY_PIPELINE_NO_PREFETCH") != "1":
+            from pipeline import prefetch
+
+            prefetch.start()  # MLflow and matplotlib, for the Pusher and the report
+        backfilled = inputs.backfill(cfg, plan, connection)  # window spans not ingested
+        runner.run(cfg, plan.input_base, plan.pattern)
+    mysql = connection if cfg.metadata_mysql else None
+    record = lineage.RunRecord(cfg.metadata_path, mysql, cfg.pipeline_name)
+    summary: Dict[str, Any] = summary_lib.summarize(record, cfg.output_dir)
+    if plan.span_pattern is not None:
+        summary["spans"] = inputs.span_summary(cfg, plan, backfilled, record)
+    summary["quarantined_rows"] = plan.quarantined_rows
+    summary["data_rows"] = plan.rows
+    summary["output"] = cfg.output_dir
+    if summary["pushed_model"]:
+        print(f"pushed model: {summary['pushed_model']}", file=sys.stderr)
+    else:
+        print("model not blessed, nothing pushed: " + "; ".join(summary["reasons"]),
+              file=sys.stderr)
+    if (summary.get("registry") or {}).get("error"):
+        print(f"warning: the model is pushed but the registry handoff failed: "
+              f"{summary['registry']['error']}", file=sys.stderr)
+    # The data gate's result; after the first push, the reference schema.
+    summary["data_gate"] = summary_lib.data_gate_summary(
+        record, cfg.output_dir, cfg.data.label_column, pushed=bool(summary["pushed_model"]))
+    summary["seconds"] = round(time.time() - started, 2)
+    print(json.dumps(summary, sort_keys=True), flush=True)
+    return EXIT_OK
