@@ -14,6 +14,9 @@ INSTALL_REQUIRES = [
     "scikit-learn>=1.3,<1.6",
     "scipy>=1.10",
     "matplotlib>=3.7",
+    # tensorboard 2.16 (TF 2.16's) imports pkg_resources, which setuptools 81 removed:
+    # without this pin the README's TensorBoard command fails.
+    "setuptools<81",
 ]
 
 EXTRAS = {
@@ -23,7 +26,8 @@ EXTRAS = {
     "kfp": ["kfp-pipeline-spec==0.2.2"],
     # starlette 1.x removed `app.route`, which `mlflow models serve` (2.x) uses.
     "mlflow": ["mlflow>=2.10,<3", "starlette<1"],
-    "test": ["pytest>=7", "pytest-timeout", "psutil"],
+    # import-linter 2.15 is the last release for Python 3.10 (2.16+ need 3.11).
+    "test": ["pytest>=7", "pytest-timeout", "psutil", "import-linter>=2.3,<2.16"],
 }
 EXTRAS["all"] = sorted({r for v in EXTRAS.values() for r in v})
 
