@@ -24,12 +24,14 @@ PY310 := $(shell for c in "$$PYTHON310" \
 	  [ -n "$$c" ] && [ -x "$$c" ] && "$$c" -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1 && { echo "$$c"; break; }; \
 	done)
 
-.PHONY: help venv run test test-fast lock clean check-python
+.PHONY: help venv run test test-fast lock docs clean check-python
 
 help:
 	@echo "make run    - build .venv if needed, run the pipeline on $(DATA) (OUTPUT=$(OUTPUT))"
 	@echo "make test   - build .venv if needed, run the test suite"
+	@echo "make test-fast - the tests without the end-to-end ones (no DAG runs)"
 	@echo "make lock   - regenerate $(LOCK) from setup.py"
+	@echo "make docs   - regenerate docs/options.md from the command-line parser"
 	@echo "make bench-quality - detection quality vs IsolationForest (DATA_DIR, DATASETS, SEEDS)"
 	@echo "make bench  - pipeline vs plain script at 10k/100k/1M rows (SIZES, EPOCHS, BATCH, REPEAT)"
 	@echo "make airflow-test - the Airflow DAG via 'airflow dags test' in a temporary AIRFLOW_HOME"
@@ -70,6 +72,9 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(VENV)/bin/python -m pytest -m "not e2e" $(PYTEST_ARGS)
 
+docs: $(STAMP)
+	$(VENV)/bin/python -m pipeline.cli.options_doc > docs/options.md
+
 # Detection quality vs IsolationForest and the reference recipe (not a test;
 # ~1 h for 8 datasets x 3 seeds). Subsets: DATASETS=cardio,thyroid SEEDS=0.
 DATA_DIR ?= ../shared/data
@@ -95,11 +100,11 @@ bench: $(STAMP)
 # The Airflow DAG (pipeline/runners/airflow_dag.py) for real: a temporary
 # AIRFLOW_HOME with SQLite, `airflow db migrate`, `airflow dags test` on the
 # bundled data with few epochs, then checks the run and the pushed model.
-# Also part of `make test` (tests/test_airflow_e2e.py).
+# Also part of `make test` (tests/e2e/test_airflow.py).
 AIRFLOW_TEST_ARGS ?=
 .PHONY: airflow-test
 airflow-test: $(STAMP)
-	$(VENV)/bin/python tests/run_airflow_dag.py $(AIRFLOW_TEST_ARGS)
+	$(VENV)/bin/python tests/e2e/run_airflow_dag.py $(AIRFLOW_TEST_ARGS)
 
 clean:
 	rm -rf $(OUTPUT) .pytest_cache

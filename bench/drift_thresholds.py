@@ -1,7 +1,7 @@
 """Where the drift thresholds come from: resample noise vs real shifts.
 
 For data/cardio.csv and the synthetic data of the tests, measures the drift
-distances of `components.validation.drift.compare` (the DataGate's and
+distances of `components.data_gate.drift.compare` (the DataGate's and
 `anomaly-pipeline drift`'s) between
 - two disjoint random samples of the same data (must pass), and
 - a sample and another one with one feature shifted by 0.25 / 0.5 / 1
@@ -10,7 +10,7 @@ distances of `components.validation.drift.compare` (the DataGate's and
     .venv/bin/python bench/drift_thresholds.py            (~1 min on 2 cores)
 
 Prints one line per case with the largest distance; compare with
-DriftConfig's js_threshold / linf_threshold (0.1 / 0.1).
+DriftSettings's js_threshold / linf_threshold (0.1 / 0.1).
 """
 import os
 import sys
@@ -29,7 +29,10 @@ def main() -> None:
     logging.disable(logging.WARNING)
     import tensorflow_data_validation as tfdv
 
-    from components.validation import drift
+    from components.data_gate import drift
+    from components.data_gate.settings import DriftSettings
+
+    JS, LINF = DriftSettings().js_threshold, DriftSettings().linf_threshold
     from test_e2e import make_data
 
     def stats(df):
@@ -38,7 +41,7 @@ def main() -> None:
     def measure(base, cur):
         schema = drift.relax_schema(tfdv.infer_schema(base), "label")
         return {m.feature: m.value
-                for m in drift.drift_measurements(drift.compare(cur, base, schema, "label"))}
+                for m in drift.drift_measurements(drift.compare(cur, base, schema, "label", JS, LINF))}
 
     def worst(d):
         name, value = max(((k, v) for k, v in d.items() if k != "label"), key=lambda kv: kv[1])

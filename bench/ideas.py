@@ -30,7 +30,7 @@ sys.path.insert(0, ROOT)
 DATA_DIR = os.environ.get("DATA_DIR", os.path.join(ROOT, "..", "shared", "data"))
 CACHE = os.environ.get("IDEAS_CACHE", "/tmp/i4/ideas_cache")
 
-# Trained variants: ModelConfig overrides + data handling.
+# Trained variants: ModelSettings overrides + data handling.
 VARIANTS = {
     "base": {},                                     # the current default
     "sigmoid": {"output_activation": "sigmoid", "early_stopping_patience": 0},
@@ -90,8 +90,8 @@ def splits(x, y, seed):
 def train_variant(name, seed, variant):
     import keras
 
-    from components.model import build_autoencoder
-    from pipeline.config import ModelConfig
+    from components.model.autoencoder import build_autoencoder
+    from components.model.settings import ModelSettings
 
     x, y = load(name)
     tr, ev, te = splits(x, y, seed)
@@ -116,7 +116,7 @@ def train_variant(name, seed, variant):
     # The Trainer's deterministic validation slice: 20 of every 100 rows.
     is_val = (np.arange(len(normal)) % 100) < 20
     xt, xv = normal[~is_val], normal[is_val]
-    cfg = ModelConfig(**spec)
+    cfg = ModelSettings(**spec)
     keras.utils.set_random_seed(cfg.seed + 100 * seed)
     model = build_autoencoder(x.shape[1], cfg)
     cb = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.early_stopping_patience,

@@ -18,15 +18,15 @@ def train(csv, model_path, epochs, batch):
     import pandas as pd
     from sklearn.preprocessing import StandardScaler
 
-    from components.model import build_autoencoder
-    from pipeline.config import ModelConfig
+    from components.model.autoencoder import build_autoencoder
+    from components.model.settings import ModelSettings
 
     df = pd.read_csv(csv)
     x = df.drop(columns=["label"]).to_numpy(np.float32)
     normal = x[df["label"].to_numpy() == 0]
     scaler = StandardScaler().fit(normal)
     z = scaler.transform(normal).astype(np.float32)
-    model = build_autoencoder(z.shape[1], ModelConfig(epochs=epochs, batch_size=batch,
+    model = build_autoencoder(z.shape[1], ModelSettings(epochs=epochs, batch_size=batch,
                                                       early_stopping_patience=0))
     model.fit(z, z, epochs=epochs, batch_size=batch, validation_split=0.2, verbose=0)
     err = ((model.predict(z, batch_size=8192, verbose=0) - z) ** 2).mean(axis=1)

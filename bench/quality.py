@@ -174,7 +174,7 @@ def _chosen(selection) -> str:
     """The model-selection candidate the pipeline kept, in words."""
     if not selection:
         return "as configured"
-    from pipeline.config import describe_candidate
+    from components.model.settings import describe_candidate
 
     return describe_candidate(selection.get("chosen") or {})
 
