@@ -9,33 +9,28 @@ from components.input_checks.messages import show
 from components.input_checks.problems import (BAD_LABEL, MISSING, NON_FINITE, NON_NUMERIC,
                                               RAGGED)
 
+NUMBER, TEXT = "number", "text"  # what a column's cells must be
+
 WS = " \t\r\n\f\v"
-INT64_BOUND = 2.0 ** 63          # |x| >= this: re-check in Python (int64 range)
 NUM_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
-INT_RE = re.compile(r"[+-]?\d+", re.ASCII)
 NONFINITE_RE = re.compile(r"[+-]?(?:inf|infinity|nan)", re.ASCII | re.IGNORECASE)
 # Cells read as "missing" (compared lower-cased, after stripping whitespace).
 NA_TOKENS = frozenset({"na", "n/a", "#n/a", "null", "none"})
 
 
 def classify_feature(value: str) -> Tuple[Optional[str], str]:
-    """(problem class or None, message) for one feature cell."""
+    """(problem class or None, message) for one numeric cell; `nan` is a missing value."""
     s = value.strip(WS)
     if not s:
         return MISSING, "missing value (empty cell)"
-    if s.lower() in NA_TOKENS:
+    if s.lower() in NA_TOKENS or s.lower() in ("nan", "+nan", "-nan"):
         return MISSING, f"missing value {show(value)}"
     if NUM_RE.fullmatch(s):
-        x = float(s)
-        if not math.isfinite(x):
+        if not math.isfinite(float(s)):
             return NON_FINITE, f"value {show(value)} overflows to infinity"
-        if abs(x) >= INT64_BOUND and INT_RE.fullmatch(s) \
-                and not -2 ** 63 <= int(s) < 2 ** 63:
-            return NON_NUMERIC, (f"integer {show(value)} does not fit in 64 bits (TFX would "
-                                 f"read the column as text); write it as a float, e.g. {x:.6g}")
         return None, ""
     if NONFINITE_RE.fullmatch(s):
-        return NON_FINITE, f"non-finite value {show(value)}"
+        return NON_FINITE, f"infinite value {show(value)}"
     return NON_NUMERIC, f"non-numeric value {show(value)}"
 
 
@@ -51,48 +46,64 @@ def label_problem(value: Optional[str]) -> Optional[str]:
 
 @dataclass(frozen=True)
 class Spec:
-    """What a data row must look like."""
+    """What a data row must look like.
+
+    `features`: the columns whose cells must be numbers (index, name);
+    `texts`: the other non-label columns (categorical, passthrough: any UTF-8
+    text, empty allowed); `missing_ok`: an empty number cell is fine (imputed)
+    rather than a problem of class MISSING; `single_line`: a record must fit on
+    one line (batch scoring splits its input at line ends).
+    """
 
     columns: Tuple[str, ...]
-    features: Tuple[Tuple[int, str], ...]  # (index, name)
+    features: Tuple[Tuple[int, str], ...]  # (index, name) of the number columns
     label: Optional[Tuple[int, str]]
+    texts: Tuple[Tuple[int, str], ...] = ()
+    delimiter: str = ","
+    missing_ok: bool = False
+    single_line: bool = False
 
     @property
     def ncols(self) -> int:
         return len(self.columns)
 
 
-def check_record(row: List[str], raw: str, spec: Spec) -> List[Tuple[str, Optional[str], str]]:
-    """Problems of one non-blank record: ``(class, column, message)``, one per class."""
+def check_record(row: List[str], raw: str, spec: Spec, missing: Optional[Dict[str, int]] = None
+                 ) -> List[Tuple[str, Optional[str], str]]:
+    """Problems of one non-blank record: ``(class, column, message)``, one per class and
+    column. Empty number cells are counted per column into `missing` (when given)."""
     n = len(row)
     if n != spec.ncols:
         text = f"expected {spec.ncols} fields, found {n}"
         if n == 1 and spec.ncols > 1:
-            guess = guess_delimiter(row[0])
+            guess = guess_delimiter(row[0], spec.delimiter)
             if guess:
-                text += f"; is the delimiter {guess}? expected ','"
+                text += f"; is the delimiter {guess}? pass --delimiter"
         lines = raw.count("\n") + (0 if raw.endswith("\n") else 1)
         if lines > 1:
             text += f" (the record spans {lines} lines: an unbalanced quote?)"
         return [(RAGGED, None, text)]
-    found: Dict[str, Tuple[Optional[str], str]] = {}
+    found: Dict[Tuple[str, Optional[str]], str] = {}
     try:  # fast path: plain finite numbers everywhere
-        values = [float(row[i]) for i, _ in spec.features]
-        ok = (math.isfinite(sum(values)) and -INT64_BOUND < min(values)
-              and max(values) < INT64_BOUND and raw.isascii() and "_" not in raw)
+        ok = (math.isfinite(sum(float(row[i]) for i, _ in spec.features))
+              and raw.isascii() and "_" not in raw)
     except ValueError:
         ok = False
     if not ok:
         for i, name in spec.features:
             cls, text = classify_feature(row[i])
-            if cls is not None and cls not in found:
-                found[cls] = (name, text)
+            if cls == MISSING:
+                if missing is not None:
+                    missing[name] = missing.get(name, 0) + 1
+                if spec.missing_ok:
+                    continue
+            if cls is not None and (cls, name) not in found and not (
+                    cls != NON_NUMERIC and any(c == cls for c, _ in found)):
+                found[(cls, name)] = text
     if spec.label is not None:
         value = row[spec.label[0]]
         if value != "0" and value != "1":
             text = label_problem(value)
             if text is not None:
-                found[BAD_LABEL] = (spec.label[1], text)
-    return [(cls, col, text) for cls, (col, text) in found.items()]
-
-
+                found[(BAD_LABEL, spec.label[1])] = text
+    return [(cls, col, text) for (cls, col), text in found.items()]

@@ -3,17 +3,19 @@ import os
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from components.columns import ColumnRoles
 from components.errors import MAX_EXAMPLES, InputError
 from components.input_checks.cells import Spec
 from components.input_checks.exact_scan import python_pass
 from components.input_checks.fast_scan import arrow_scan
 from components.input_checks.files import read_header_line, resolve_csv_files
 from components.input_checks.messages import name_list
-from components.input_checks.problems import PRIORITY, TOLERABLE, Scan
+from components.input_checks.problems import MISSING, PRIORITY, TOLERABLE, Scan
 from components.input_checks.quarantine import QuarantineOutputs
 
 MAX_QUARANTINE_FRACTION = 0.5
 MODES = ("train", "score")
+MISSING_MODES = ("impute", "quarantine")
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,10 @@ class CsvInfo:
             quarantined, else their copies in ``<quarantine_dir>/clean/``.
         clean_path: `path` when nothing was quarantined, else the clean copy
             (a file input) or the clean directory (a directory input).
+        number_columns: the columns read as numbers (the rest but the label: text).
+        missing_by_column: ``(column, empty cells)`` of the number columns that have any.
+        delimiter: the files' delimiter; `delimiter_detected`: it was detected.
+        bom: a file starts with a UTF-8 byte-order mark (skipped).
     """
 
     path: str
@@ -53,6 +59,11 @@ class CsvInfo:
     quarantine_file: Optional[str] = None
     clean_files: Tuple[str, ...] = ()
     clean_path: str = ""
+    number_columns: Tuple[str, ...] = ()
+    missing_by_column: Tuple[Tuple[str, int], ...] = ()
+    delimiter: str = ","
+    delimiter_detected: bool = True
+    bom: bool = False
 
     @property
     def clean_rows(self) -> int:
@@ -63,13 +74,17 @@ class CsvInfo:
 def _scan_file(path: str, spec: Spec, outputs: Optional[QuarantineOutputs]) -> Scan:
     """Check one file; raises its first fatal problem."""
     tolerate = TOLERABLE if outputs is not None else frozenset()
+    if spec.missing_ok:
+        tolerate = tolerate | {MISSING}
     fast = arrow_scan(path, spec)
     if fast is not None and not len(fast[1]):
         if not fast[0]:
             raise InputError(path, problem="no data rows (the file has only a header)")
-        return Scan(path, rows=fast[0])
+        return Scan(path, rows=fast[0], missing=fast[2])
     mark = outputs.quarantine_mark() if outputs is not None else -1
     scan = python_pass(path, spec, fast[1] if fast is not None else None, outputs)
+    if fast is not None:
+        scan.missing = fast[2]
     if fast is not None and scan.rows != fast[0] and scan.first_error(tolerate) is None:
         # The two readers disagree on the records (should not happen): trust
         # the csv module and check every row of this file.
@@ -99,19 +114,21 @@ def _header_mismatch(first: Sequence[str], other: Sequence[str]) -> str:
 
 
 def _build_spec(path: str, columns: Sequence[str], label_column: Optional[str],
-                expected_features: Optional[Iterable[str]]) -> Spec:
+                expected_features: Optional[Iterable[str]], roles: Optional[ColumnRoles],
+                optional_columns: Iterable[str], delimiter: str, missing_ok: bool,
+                single_line: bool = False) -> Spec:
     if label_column is not None and label_column not in columns:
         raise InputError(path, 1, label_column, f"label column not found; available columns: "
                                                 f"{name_list(list(columns))}")
-    features = tuple((i, n) for i, n in enumerate(columns) if n != label_column)
-    if not features:
+    others = [(i, n) for i, n in enumerate(columns) if n != label_column]
+    if not others:
         raise InputError(path, 1, None, f"no feature columns (only the label column "
                                         f"{label_column!r})")
     if expected_features is not None:
         expected = list(expected_features)
-        expected_set, have = set(expected), {n for _, n in features}
+        expected_set, have = set(expected) | set(optional_columns), {n for _, n in others}
         missing = [n for n in expected if n not in have]
-        extra = [n for _, n in features if n not in expected_set]
+        extra = [n for _, n in others if n not in expected_set]
         parts = []
         if missing:
             parts.append(f"missing {len(missing)} column(s) the model expects: "
@@ -123,7 +140,10 @@ def _build_spec(path: str, columns: Sequence[str], label_column: Optional[str],
             raise InputError(path, 1, None, "columns do not match the model's features: "
                              + "; ".join(parts))
     label = None if label_column is None else (list(columns).index(label_column), label_column)
-    return Spec(tuple(columns), features, label)
+    numbers = set(roles.numeric) if roles is not None and roles.has_roles else None
+    features = tuple((i, n) for i, n in others if numbers is None or n in numbers)
+    texts = tuple((i, n) for i, n in others if numbers is not None and n not in numbers)
+    return Spec(tuple(columns), features, label, texts, delimiter, missing_ok, single_line)
 
 
 # --------------------------------------------------------------------------- entry point
@@ -131,19 +151,30 @@ def _build_spec(path: str, columns: Sequence[str], label_column: Optional[str],
 
 def check_csv(path: "str | os.PathLike[str]", label_column: Optional[str] = None,
               expected_features: Optional[Iterable[str]] = None, mode: str = "train",
-              quarantine_dir: "str | os.PathLike[str] | None" = None) -> CsvInfo:
-    """Validate the CSV file or directory `path`; see the module docstring.
+              quarantine_dir: "str | os.PathLike[str] | None" = None,
+              roles: Optional[ColumnRoles] = None, missing: str = "quarantine",
+              delimiter: Optional[str] = None, optional_columns: Iterable[str] = ()
+              ) -> CsvInfo:
+    """Validate the CSV file or directory `path`; see the package docstring.
 
     Args:
         path: a CSV file, or a directory whose ``*.csv`` files are the input.
         label_column: the 0/1 label column, if any; it must be present.
-        expected_features: a trained model's feature names; the input must
-            have exactly these (any order) plus, optionally, `label_column`.
+        expected_features: a trained model's columns; the input must have
+            these (any order), optionally `label_column` and `optional_columns`
+            (e.g. the model's passthrough columns), and nothing else.
         mode: ``"train"`` or ``"score"``; only training quarantines rows.
-        quarantine_dir: in train mode, where rows with missing/non-finite
-            feature values are set aside (``quarantined.csv``) and clean
-            copies written (``clean/``). Stale outputs there are removed;
-            nothing is written when no row is quarantined.
+        quarantine_dir: in train mode, where rows with non-finite values (and,
+            with ``missing="quarantine"``, empty number cells) are set aside
+            (``quarantined.csv``) and clean copies written (``clean/``). Stale
+            outputs there are removed; nothing is written when no row is
+            quarantined.
+        roles: which columns are numbers (`roles.numeric`); every other
+            non-label column is text. None: every non-label column is a number.
+        missing: ``"impute"``: empty (or ``NA``, ``nan``) number cells are
+            fine, counted per column; ``"quarantine"``: they are a problem,
+            set aside like non-finite values.
+        delimiter: the delimiter; None detects it (``,``, ``;``, tab, ``|``).
 
     Returns:
         CsvInfo describing the input and, if rows were quarantined, the clean
@@ -155,15 +186,21 @@ def check_csv(path: "str | os.PathLike[str]", label_column: Optional[str] = None
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if missing not in MISSING_MODES:
+        raise ValueError(f"missing must be one of {MISSING_MODES}, got {missing!r}")
     path = os.fspath(path)
     files = resolve_csv_files(path)
-    header = read_header_line(files[0])
+    header = read_header_line(files[0], delimiter)
+    bom = header.bom
     for f in files[1:]:
-        other = read_header_line(f)
+        other = read_header_line(f, header.delimiter)
         if other.names != header.names:
             raise InputError(f, 1, None, f"header differs from {os.path.basename(files[0])}: "
                                          f"{_header_mismatch(header.names, other.names)}")
-    spec = _build_spec(files[0], header.names, label_column, expected_features)
+        bom = bom or other.bom
+    spec = _build_spec(files[0], header.names, label_column, expected_features, roles,
+                       optional_columns, header.delimiter, missing == "impute",
+                       single_line=mode == "score")
 
     outputs = (QuarantineOutputs(os.fspath(quarantine_dir), files, header.names)
                if mode == "train" and quarantine_dir is not None else None)
@@ -196,7 +233,10 @@ def check_csv(path: "str | os.PathLike[str]", label_column: Optional[str] = None
 
     by_problem: Dict[str, int] = {}
     examples: List[Tuple[str, int]] = []
+    empty: Dict[str, int] = {}
     for s in scans:
+        for name, n in s.missing.items():
+            empty[name] = empty.get(name, 0) + n
         for cls, n in s.quarantined_by.items():
             by_problem[cls] = by_problem.get(cls, 0) + n
         if s.quarantine_first is not None:
@@ -205,7 +245,7 @@ def check_csv(path: "str | os.PathLike[str]", label_column: Optional[str] = None
         path=path,
         files=tuple(files),
         columns=tuple(header.names),
-        feature_columns=tuple(n for _, n in spec.features),
+        feature_columns=tuple(n for n in header.names if n != label_column),
         label_column=label_column,
         rows=rows,
         file_rows=tuple(s.rows for s in scans),
@@ -215,4 +255,9 @@ def check_csv(path: "str | os.PathLike[str]", label_column: Optional[str] = None
         quarantine_file=quarantine_file,
         clean_files=clean_files,
         clean_path=clean_path,
+        number_columns=tuple(n for _, n in spec.features),
+        missing_by_column=tuple((n, empty[n]) for _, n in spec.features if empty.get(n)),
+        delimiter=header.delimiter,
+        delimiter_detected=header.detected,
+        bom=bom,
     )

@@ -18,14 +18,19 @@ def line_regex(spec: Spec) -> "re.Pattern[bytes]":
     """A whole unquoted data line whose every cell is plainly valid.
 
     A strict subset of what the cell checks accept (at most 18 integer digits
-    and 2 exponent digits, so finite and within int64): a line it matches
-    needs no further look; one it misses gets the exact checks.
+    and 2 exponent digits, so finite): a line it matches needs no further
+    look; one it misses gets the exact checks. Text cells are anything without
+    the delimiter or a quote.
     """
     number = rb"[ \t]*[+-]?(?:\d{1,18}(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,2})?[ \t]*"
     label = rb"[ \t]*[01][ \t]*"
-    cells = [label if spec.label is not None and i == spec.label[0] else number
-             for i in range(spec.ncols)]
-    return re.compile(b",".join(cells) + rb"\r?\n?")
+    delim = re.escape(spec.delimiter.encode())
+    text = rb'[^"\r\n' + delim + rb"]*"
+    kinds = {i: text for i, _ in spec.texts}
+    if spec.label is not None:
+        kinds[spec.label[0]] = label
+    cells = [kinds.get(i, number) for i in range(spec.ncols)]
+    return re.compile(delim.join(cells) + rb"\r?\n?")
 
 
 def python_pass(path: str, spec: Spec, recheck: Optional[np.ndarray],
@@ -34,7 +39,9 @@ def python_pass(path: str, spec: Spec, recheck: Optional[np.ndarray],
 
     Records are assembled the way TFX's CsvExampleGen does (lines are joined
     while the count of double quotes is odd; blank lines are skipped) and
-    parsed with the csv module when they hold a quote, else split on ``,``.
+    parsed with the csv module when they hold a quote, else split on the
+    delimiter. Empty number cells are counted per column (full pass only: the
+    fast pass counts them otherwise).
 
     With `recheck` (sorted 0-based record indices flagged by the fast pass)
     only those records get the cell checks; without it every record does,
@@ -49,6 +56,8 @@ def python_pass(path: str, spec: Spec, recheck: Optional[np.ndarray],
     next_flag = int(flags[0]) if nflags else -1
     plain_line = line_regex(spec).fullmatch if full else None
     commas = spec.ncols - 1
+    delim = spec.delimiter
+    delim_bytes = delim.encode()
 
     with open(path, "rb") as fb:
         header_raw = fb.readline(MAX_HEADER_BYTES)
@@ -77,6 +86,12 @@ def python_pass(path: str, spec: Spec, recheck: Optional[np.ndarray],
                                      "quoted field opened on this line is never closed")
                             break
                         raw = b"".join(parts)
+                        if spec.single_line:
+                            scan.add(MALFORMED, start, None, f"a quoted value holds a line "
+                                     f"break (the record runs over lines {start}-{lineno}); "
+                                     f"score reads one record per line: remove the line "
+                                     f"breaks inside values")
+                            continue
                 elif not raw.strip(b"\r\n"):
                     continue  # blank line, skipped like TFX and pandas do
                 index, record = record, record + 1
@@ -89,7 +104,7 @@ def python_pass(path: str, spec: Spec, recheck: Optional[np.ndarray],
                 elif index == next_flag:
                     ptr += 1
                     next_flag = int(flags[ptr]) if ptr < nflags else -1
-                elif quoted or raw.count(b",") == commas:
+                elif quoted or raw.count(delim_bytes) == commas:
                     # The fast pass parsed this record's cells: nothing to see.
                     if clean is not None:
                         clean.write(raw)
@@ -103,7 +118,7 @@ def python_pass(path: str, spec: Spec, recheck: Optional[np.ndarray],
                     text = raw.decode("utf-8", "replace")
                 if quoted:
                     try:
-                        row = next(csv.reader([text]), [])
+                        row = next(csv.reader([text], delimiter=delim), [])
                     except csv.Error as e:
                         scan.add(MALFORMED, start, None, f"malformed CSV: {e}")
                         continue
@@ -114,8 +129,8 @@ def python_pass(path: str, spec: Spec, recheck: Optional[np.ndarray],
                                  "line: mixed line endings? save the file with \\n or \\r\\n "
                                  "line endings")
                         continue
-                    row = line.split(",")
-                problems = check_record(row, text, spec)
+                    row = line.split(delim)
+                problems = check_record(row, text, spec, scan.missing if full else None)
                 for cls, column, message in problems:
                     scan.add(cls, start, column, message)
                 if outputs is not None and problems and all(p[0] in TOLERABLE

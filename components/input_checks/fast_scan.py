@@ -1,19 +1,20 @@
 """The fast pass: pyarrow's streaming CSV reader flags the rows the exact pass must look at."""
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from components.input_checks.cells import INT64_BOUND, Spec, label_problem
+from components.input_checks.arrow_numbers import ARROW_NULLS
+from components.input_checks.cells import Spec, label_problem
 
 ARROW_BLOCK_BYTES = 4 << 20
-# The missing-value tokens pyarrow can recognise itself (exact, case-sensitive matches).
-ARROW_NULLS = ["", "NA", "N/A", "#N/A", "NULL", "null", "Null", "None", "none", "NONE",
-               "na", "n/a"]
 
 
-def arrow_scan(path: str, spec: Spec) -> Optional[Tuple[int, np.ndarray]]:
-    """Fast pass: (data rows, sorted 0-based indices of rows to re-check), or
-    None when pyarrow cannot read the file (the Python pass will say why)."""
+
+def arrow_scan(path: str, spec: Spec) -> Optional[Tuple[int, np.ndarray, Dict[str, int]]]:
+    """Fast pass: (data rows, sorted 0-based indices of rows to re-check, empty
+    number cells per column), or None when pyarrow cannot read the file (the
+    Python pass will say why). Empty and `nan` number cells are missing values:
+    flagged unless `spec.missing_ok`; infinities are always flagged."""
     try:
         import pyarrow as pa
         import pyarrow.compute as pc
@@ -22,16 +23,17 @@ def arrow_scan(path: str, spec: Spec) -> Optional[Tuple[int, np.ndarray]]:
         return None
     names = [f"c{i}" for i in range(spec.ncols)]
     types = {names[i]: pa.float64() for i, _ in spec.features}
+    types.update({names[i]: pa.string() for i, _ in spec.texts})  # UTF-8 is validated
     if spec.label is not None:
         types[names[spec.label[0]]] = pa.string()
-    rows, flagged = 0, []
+    rows, flagged, missing = 0, [], {name: 0 for _, name in spec.features}
     reader = None
     try:
         reader = pcsv.open_csv(
             path,
             read_options=pcsv.ReadOptions(skip_rows=1, column_names=names,
                                           block_size=ARROW_BLOCK_BYTES),
-            parse_options=pcsv.ParseOptions(delimiter=",", newlines_in_values=True,
+            parse_options=pcsv.ParseOptions(delimiter=spec.delimiter, newlines_in_values=True,
                                             ignore_empty_lines=True),
             convert_options=pcsv.ConvertOptions(column_types=types, null_values=ARROW_NULLS,
                                                 strings_can_be_null=False,
@@ -39,10 +41,13 @@ def arrow_scan(path: str, spec: Spec) -> Optional[Tuple[int, np.ndarray]]:
         for batch in reader:
             n = batch.num_rows
             bad = np.zeros(n, dtype=bool)
-            for i, _ in spec.features:
+            for i, name in spec.features:
                 v = batch.column(i).to_numpy(zero_copy_only=False)  # nulls -> nan
-                with np.errstate(invalid="ignore"):
-                    bad |= ~(np.abs(v) < INT64_BOUND)  # nan, inf, huge
+                absent = np.isnan(v)
+                missing[name] += int(absent.sum())
+                bad |= np.isinf(v)
+                if not spec.missing_ok:
+                    bad |= absent
             if spec.label is not None:
                 col = batch.column(spec.label[0])
                 if col.null_count:
@@ -65,11 +70,14 @@ def arrow_scan(path: str, spec: Spec) -> Optional[Tuple[int, np.ndarray]]:
                 close()
             except Exception:  # noqa: BLE001 - closing a failed reader
                 pass
-    if rows > count_lines(path) - 1:
+    lines = count_lines(path) - 1
+    if rows > lines or (spec.single_line and rows < lines):
         # More records than lines: pyarrow split lines on a lone '\r', which
-        # TFX does not. Let the Python pass say where.
+        # TFX does not. Fewer, where records must fit on a line: a value
+        # holds a line break (or there are blank lines). The Python pass says.
         return None
-    return rows, (np.concatenate(flagged) if flagged else np.empty(0, dtype=np.int64))
+    return (rows, (np.concatenate(flagged) if flagged else np.empty(0, dtype=np.int64)),
+            missing)
 
 
 def count_lines(path: str) -> int:

@@ -16,6 +16,8 @@ PRIORITY = {c: i for i, c in enumerate(
     (ENCODING, MALFORMED, RAGGED, NON_NUMERIC, BAD_LABEL, MISSING, NON_FINITE))}
 # What train mode may set aside (quarantine) instead of failing.
 TOLERABLE = frozenset({MISSING, NON_FINITE})
+NUMBERS_HINT = ("; if a column is not a number, declare it with --categorical-columns or "
+                "--passthrough-columns")
 
 
 @dataclass
@@ -27,11 +29,15 @@ class Tally:
     column: Optional[str] = None
     text: str = ""
     examples: List[int] = field(default_factory=list)
+    last: int = -1  # a record with the problem in several columns counts once
 
     def add(self, line: int, column: Optional[str], text: str) -> None:
+        if line == self.last:
+            return
         if not self.count:
             self.line, self.column, self.text = line, column, text
         self.count += 1
+        self.last = line
         if len(self.examples) < MAX_EXAMPLES:
             self.examples.append(line)
 
@@ -46,17 +52,36 @@ class Scan:
     quarantined: int = 0
     quarantined_by: Dict[str, int] = field(default_factory=dict)
     quarantine_first: Optional[Tally] = None  # first quarantined problem + example lines
+    # Number columns with non-numeric cells, each with its own tally (one message names all).
+    non_numeric: Dict[str, Tally] = field(default_factory=dict)
+    missing: Dict[str, int] = field(default_factory=dict)  # empty number cells per column
 
     def add(self, cls: str, line: int, column: Optional[str], text: str) -> None:
         self.tallies.setdefault(cls, Tally()).add(line, column, text)
+        if cls == NON_NUMERIC and column is not None:
+            self.non_numeric.setdefault(column, Tally()).add(line, column, text)
 
     def first_error(self, tolerate: Iterable[str]) -> Optional[InputError]:
         tolerate = frozenset(tolerate)
-        fatal = [(t.line, PRIORITY[c], t) for c, t in self.tallies.items()
+        fatal = [(t.line, PRIORITY[c], c, t) for c, t in self.tallies.items()
                  if t.count and c not in tolerate]
         if not fatal:
             return None
-        _, _, t = min(fatal, key=lambda x: (x[0], x[1]))
-        return InputError(self.path, t.line, t.column, t.text, t.count, t.examples)
+        _, _, cls, t = min(fatal, key=lambda x: (x[0], x[1]))
+        if cls == NON_NUMERIC and len(self.non_numeric) > 1:
+            return self._columns_error(t)
+        text = t.text + (NUMBERS_HINT if cls == NON_NUMERIC else "")
+        return InputError(self.path, t.line, t.column, text, t.count, t.examples)
+
+    def _columns_error(self, first: Tally) -> InputError:
+        """Every number column with cells that are not numbers, in one line."""
+        parts = []
+        for name, t in sorted(self.non_numeric.items(), key=lambda kv: kv[1].line):
+            value = t.text.rpartition(" ")[2]
+            parts.append(f"{name} (row {t.line}: {value}" +
+                         (f", {t.count} rows)" if t.count > 1 else ")"))
+        return InputError(self.path, first.line, None,
+                          f"{len(parts)} columns cannot be read as numbers: {', '.join(parts)}"
+                          f"{NUMBERS_HINT}", first.count, first.examples)
 
 

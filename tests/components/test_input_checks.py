@@ -7,14 +7,15 @@ the same answer.
 import csv
 import os
 import pickle
-import re
 import time
 
 import numpy as np
 import pytest
 
 from components.input_checks import check as check_module
+from components.columns import ColumnRoles
 from components.input_checks import CsvInfo, InputError, check_csv, read_header, resolve_csv_files
+from components.input_checks.problems import NUMBERS_HINT
 
 HEADER = "a,b,c,label\n"
 
@@ -139,16 +140,29 @@ def test_space_padded_and_quoted_column_names(tmp_path):
 
 
 @pytest.mark.parametrize("sep,shown", [(";", "';'"), ("\t", "'\\t'"), ("|", "'|'")])
-def test_wrong_delimiter(tmp_path, sep, shown):
+def test_the_delimiter_is_detected_and_a_wrong_one_named(tmp_path, sep, shown):
     p = write(tmp_path / "d.csv", sep.join(["a", "b", "label"]) + "\n" +
-              sep.join(["1,5", "2", "0"]) + "\n")
-    e = error_of(p, label_column="label")
-    assert str(e) == f"{p}:1: found 1 column; is the delimiter {shown}? expected ','"
+              sep.join(["1.5", "2", "0"]) + "\n")
+    info = check_csv(p, label_column="label")
+    assert (info.delimiter, info.delimiter_detected) == (sep, True)
+    assert info.feature_columns == ("a", "b") and info.rows == 1
+    e = error_of(p, label_column="label", delimiter=",")
+    assert str(e) == (f"{p}:1: found 1 column with the delimiter ','; is it {shown}? pass "
+                      f"--delimiter, or leave it out to detect it")
+
+
+def test_a_european_file_with_decimal_commas_is_split_on_semicolons(tmp_path):
+    p = write(tmp_path / "d.csv", "a;b;label\n1;2;0\n3;4;1\n")
+    assert check_csv(p, label_column="label").delimiter == ";"
+    # Decimal commas are not numbers: the column is named, with what to do.
+    p = write(tmp_path / "e.csv", "a;b;label\n1,5;2;0\n3;4;1\n")
+    assert "b" not in str(error_of(p, label_column="label")).split(":")[2]
 
 
 def test_delimiter_guessed_from_data_when_header_has_one_name(tmp_path):
     p = write(tmp_path / "d.csv", "a\n1;2\n")
-    assert str(error_of(p)) == f"{p}:1: found 1 column; is the delimiter ';'? expected ','"
+    assert str(error_of(p)) == (f"{p}:1: found 1 column with the delimiter ','; is it ';'? "
+                                f"pass --delimiter, or leave it out to detect it")
 
 
 def test_single_column_file_is_fine(tmp_path, engine):
@@ -160,8 +174,9 @@ def test_non_utf8_header_bom_and_binary(tmp_path):
     p = write(tmp_path / "latin.csv", "caf\xe9,b\n1,2\n".encode("latin-1"))
     e = error_of(p)
     assert str(e) == f"{p}:1: not valid UTF-8 (byte 0xe9 at position 4); save the file as UTF-8"
-    p = write(tmp_path / "bom.csv", b"\xef\xbb\xbfa,b\n1,2\n")
-    assert "byte-order mark (BOM)" in assert_one_line(error_of(p), p, 1)
+    p = write(tmp_path / "bom.csv", b"\xef\xbb\xbfa,b\r\n1,2\r\n")
+    info = check_csv(p)  # Excel's "CSV UTF-8": a byte-order mark and CRLF, accepted
+    assert info.bom and info.columns == ("a", "b") and read_header(p) == ["a", "b"]
     p = write(tmp_path / "u16.csv", "a,b\n1,2\n".encode("utf-16"))
     assert str(error_of(p)) == f"{p}:1: file is UTF-16 encoded; save it as UTF-8"
     p = write(tmp_path / "x.csv", b"PK\x03\x04\x00\x00garbage")
@@ -243,7 +258,7 @@ def test_ragged_rows(tmp_path, engine):
 def test_ragged_row_with_other_delimiter_gets_a_hint(tmp_path, engine):
     p = write(tmp_path / "d.csv", HEADER + "1,2,3,0\n1;2;3;0\n")
     assert str(error_of(p)) == f"{p}:3: expected 4 fields, found 1; is the delimiter ';'? " \
-                               f"expected ','"
+                               f"pass --delimiter"
 
 
 def test_non_numeric_value(tmp_path, engine):
@@ -251,27 +266,30 @@ def test_non_numeric_value(tmp_path, engine):
     p = write(tmp_path / "d.csv", HEADER + "1,2,3,0\n1,abc,3,0\n1,2,3,0\n4,5,1_000,1\n" +
               f"{long},2,3,0\n")
     e = error_of(p, label_column="label")
-    assert str(e) == f"{p}:3: b: non-numeric value 'abc' (3 rows, first: 3, 5, 6)"
-    assert e.column == "b" and e.count == 3
-    p = write(tmp_path / "long.csv", HEADER + f"1,2,{long},0\n")
-    text = str(error_of(p, label_column="label"))
-    assert text == f"{p}:2: c: non-numeric value '{'x' * 37}...'"
-
-
-def test_integer_too_big_for_int64(tmp_path, engine):
-    p = write(tmp_path / "d.csv", HEADER + "1,2,3,0\n1,99999999999999999999,3,0\n")
+    # Every column that cannot be read as numbers, in one line, with what to do.
+    assert str(e) == (f"{p}:3: 3 columns cannot be read as numbers: b (row 3: 'abc'), "
+                      f"c (row 5: '1_000'), a (row 6: '{'x' * 37}...'){NUMBERS_HINT} "
+                      f"(3 rows, first: 3, 5, 6)")
+    assert e.count == 3
+    p = write(tmp_path / "one.csv", HEADER + "1,2,3,0\n1,abc,3,0\n1,x,3,0\n")
     e = error_of(p, label_column="label")
-    assert_one_line(e, p, 3, "b")
-    assert "does not fit in 64 bits" in str(e)
+    assert str(e) == f"{p}:3: b: non-numeric value 'abc'{NUMBERS_HINT} (2 rows, first: 3, 4)"
+    assert e.column == "b" and e.count == 2
+
+
+def test_big_integers_are_numbers(tmp_path, engine):
+    p = write(tmp_path / "d.csv", HEADER + "1,2,3,0\n1,99999999999999999999,3,0\n")
+    assert check_csv(p, label_column="label").rows == 2
 
 
 @pytest.mark.parametrize("mode,qdir", [("score", False), ("train", False), ("score", True)])
 def test_non_finite_values_are_errors_without_quarantine(tmp_path, engine, mode, qdir):
     p = write(tmp_path / "d.csv", HEADER + "1,2,3,0\n1,inf,3,0\nnan,2,3,0\n1,2,-Infinity,1\n"
               "1,2,1e999,0\n")
-    e = error_of(p, label_column="label", mode=mode,
+    e = error_of(p, label_column="label", mode=mode, missing="impute",
                  quarantine_dir=str(tmp_path / "q") if qdir else None)
-    assert str(e) == f"{p}:3: b: non-finite value 'inf' (4 rows, first: 3, 4, 5, 6)"
+    # nan is a missing value (imputed); infinities are errors without quarantine.
+    assert str(e) == f"{p}:3: b: infinite value 'inf' (3 rows, first: 3, 5, 6)"
     assert not (tmp_path / "q").exists()
 
 
@@ -299,7 +317,7 @@ def test_first_problem_class_in_file_order_is_raised(tmp_path, engine):
     # non-numeric class shows up first, and is reported with its total count.
     p = write(tmp_path / "d.csv", HEADER + "1,2,3,0\n1,x,3,0\n1,2,3,0\n1,2,3\n1,y,3,0\n")
     e = error_of(p, label_column="label")
-    assert str(e) == f"{p}:3: b: non-numeric value 'x' (2 rows, first: 3, 6)"
+    assert str(e) == f"{p}:3: b: non-numeric value 'x'{NUMBERS_HINT} (2 rows, first: 3, 6)"
 
 
 def test_examples_stop_at_five_and_count_is_total(tmp_path, engine):
@@ -313,7 +331,7 @@ def test_quoted_values_and_multiline_records(tmp_path, engine):
     p = write(tmp_path / "d.csv", HEADER + '"1",2,3,0\n1,"2\n",3,1\n1,2,3,0\n1,"x\ny",3,0\n')
     e = error_of(p, label_column="label")
     # records: line 2, lines 3-4, line 5, lines 6-7 (reported at its first line)
-    assert str(e) == f"{p}:6: b: non-numeric value 'x\\ny'"
+    assert str(e) == f"{p}:6: b: non-numeric value 'x\\ny'{NUMBERS_HINT}"
 
 
 def test_unbalanced_quote(tmp_path, engine):
@@ -366,7 +384,8 @@ def test_quarantine_writes_rows_and_clean_copy(tmp_path, engine):
     q = tmp_path / "out" / "quarantine"
     info = check_csv(p, label_column="label", mode="train", quarantine_dir=str(q))
     assert (info.rows, info.quarantined_rows, info.clean_rows) == (6, 3, 3)
-    assert info.quarantined_by_problem == (("missing", 2), ("non_finite", 2))
+    # `nan` is an empty cell spelled out (missing); only infinities are non-finite
+    assert info.quarantined_by_problem == (("missing", 3), ("non_finite", 1))
     assert info.quarantine_examples == ((p, 3), (p, 5), (p, 8))
     assert info.quarantine_file == str(q / "quarantined.csv")
     assert info.clean_files == (str(q / "clean" / "data.csv"),)
@@ -416,7 +435,7 @@ def test_quarantine_does_not_hide_fatal_problems(tmp_path, engine):
     p = write(tmp_path / "d.csv", HEADER + "1,,3,0\n1,2,3,0\n1,abc,3,0\n")
     q = tmp_path / "q"
     e = error_of(p, label_column="label", quarantine_dir=str(q))
-    assert str(e) == f"{p}:4: b: non-numeric value 'abc'"
+    assert str(e) == f"{p}:4: b: non-numeric value 'abc'{NUMBERS_HINT}"
     assert not q.exists()
 
 
@@ -445,7 +464,7 @@ def test_directory_reports_the_file_at_fault(tmp_path, engine):
     write(tmp_path / "a.csv", HEADER + "1,2,3,0\n")
     b = write(tmp_path / "b.csv", HEADER + "1,2,3,0\n1,2,x,0\n")
     info_error = error_of(str(tmp_path), label_column="label")
-    assert str(info_error) == f"{b}:3: c: non-numeric value 'x'"
+    assert str(info_error) == f"{b}:3: c: non-numeric value 'x'{NUMBERS_HINT}"
 
 
 def test_directory_quarantine_copies_every_file(tmp_path, engine):
@@ -497,7 +516,7 @@ def test_200k_rows_check_fast(tmp_path):
     with open(p, "a") as f:
         f.write(",".join(["1"] * 7 + ["oops"] + ["1"] * 12) + ",0\n")
     e = error_of(p, label_column="label")
-    assert str(e) == f"{p}:200002: f7: non-numeric value 'oops'"
+    assert str(e) == f"{p}:200002: f7: non-numeric value 'oops'{NUMBERS_HINT}"
     print(f"\n200k x 20: generated in {generated:.2f}s, checked in {checked:.2f}s "
           f"({200_000 / checked:,.0f} rows/s)")
 
@@ -522,10 +541,97 @@ def test_fast_and_exact_pass_disagreeing_falls_back_to_full_check(tmp_path, monk
     # file is checked again row by row and the outputs rewritten, not doubled.
     p = write(tmp_path / "d.csv", HEADER + "1,,3,0\n1,2,3,0\n1,2,3,1\n")
     monkeypatch.setattr(check_module, "arrow_scan",
-                        lambda path, spec: (4, np.array([0, 2], dtype=np.int64)))
+                        lambda path, spec: (4, np.array([0, 2], dtype=np.int64), {}))
     q = tmp_path / "q"
     info = check_csv(p, label_column="label", quarantine_dir=str(q))
     assert (info.rows, info.quarantined_rows) == (3, 1)
     assert read_rows(q / "quarantined.csv") == [["a", "b", "c", "label", "_source_line"],
                                                 ["1", "", "3", "0", "2"]]
     assert (q / "clean" / "d.csv").read_text() == HEADER + "1,2,3,0\n1,2,3,1\n"
+
+
+# --------------------------------------------------------------------------- mixed tables
+
+MIXED = ColumnRoles(label="label", numeric=("amount", "n"), categorical=("shop",),
+                    passthrough=("id", "ts"))
+MIXED_HEADER = "id,ts,shop,amount,n,label\n"
+
+
+def test_text_columns_take_any_text_and_numbers_stay_checked(tmp_path, engine):
+    body = ('T1,2024-03-01T10:00:00Z,grocery,12.5,1,0\n'
+            'T2,2024-03-01T11:00:00Z,"fuel, diesel",,2,0\n'      # empty amount: imputed
+            'T3,,Ä-shop ✓,7,3,1\n'                               # empty timestamp: passthrough
+            'T4,2024-03-02T09:00:00Z,,nan,4,0\n')                 # empty category, nan amount
+    p = write(tmp_path / "m.csv", MIXED_HEADER + body)
+    info = check_csv(p, label_column="label", roles=MIXED, missing="impute")
+    assert info.rows == 4 and info.quarantined_rows == 0
+    assert info.number_columns == ("amount", "n")
+    assert dict(info.missing_by_column) == {"amount": 2}  # columns with empty cells
+    bad = write(tmp_path / "bad.csv", MIXED_HEADER + body + "T5,2024-03-02,fuel,12,x,0\n")
+    e = error_of(bad, label_column="label", roles=MIXED, missing="impute")
+    assert str(e).startswith(f"{bad}:6: n: non-numeric value 'x'")
+
+
+def test_every_non_numeric_number_column_is_named_in_one_error(tmp_path, engine):
+    # a table of strings declared (or inferred) numeric: one run names them all
+    p = write(tmp_path / "t.csv", "id,shop,amount,label\nT1,grocery,1,0\nT2,fuel,2,0\n")
+    e = error_of(p, label_column="label")
+    assert str(e).startswith(f"{p}:2: ")
+    assert f"{p}:2: 2 columns cannot be read as numbers: id (row 2: 'T1', 2 rows), " \
+           f"shop (row 2: 'grocery', 2 rows)" in str(e)
+    assert "amount" not in str(e)
+    assert str(e).endswith(f"{NUMBERS_HINT} (2 rows, first: 2, 3)")
+
+
+def test_empty_number_cells_quarantined_when_asked(tmp_path, engine):
+    p = write(tmp_path / "m.csv", MIXED_HEADER + "T1,,a,1,1,0\nT2,,b,,2,0\nT3,,a,3,3,1\n")
+    q = tmp_path / "q"
+    info = check_csv(p, label_column="label", roles=MIXED, missing="quarantine",
+                     quarantine_dir=str(q))
+    # the empty timestamps are text (passthrough): only the empty amount is set aside
+    assert (info.rows, info.quarantined_rows) == (3, 1)
+    assert info.quarantine_examples == ((p, 3),)
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|"])
+def test_the_delimiter_is_detected_and_reported(tmp_path, engine, sep):
+    text = (MIXED_HEADER + "T1,2024-03-01,a,1.5,1,0\nT2,2024-03-01,b,2,2,1\n").replace(",", sep)
+    p = write(tmp_path / "d.csv", text)
+    info = check_csv(p, label_column="label", roles=MIXED, missing="impute")
+    assert info.delimiter == sep and info.delimiter_detected
+    assert info.columns == ("id", "ts", "shop", "amount", "n", "label")
+    # given explicitly, it is not "detected"
+    info = check_csv(p, label_column="label", roles=MIXED, delimiter=sep)
+    assert info.delimiter == sep and not info.delimiter_detected
+
+
+def test_a_byte_order_mark_and_crlf_are_accepted(tmp_path, engine):
+    text = "\ufeff" + (MIXED_HEADER + "T1,2024-03-01,a,1.5,1,0\n").replace("\n", "\r\n")
+    p = write(tmp_path / "bom.csv", text.encode("utf-8"))
+    info = check_csv(p, label_column="label", roles=MIXED)
+    assert info.bom and info.columns[0] == "id" and info.rows == 1
+
+
+def test_score_accepts_missing_optional_columns(tmp_path, engine):
+    # at score time the passthrough columns (and the label) may be absent
+    p = write(tmp_path / "s.csv", "amount,shop,n\n1,a,2\n,b,3\n")
+    info = check_csv(p, mode="score", expected_features=["amount", "n", "shop"],
+                     roles=MIXED, missing="impute", optional_columns=("id", "ts"))
+    assert info.rows == 2 and dict(info.missing_by_column)["amount"] == 1
+    p = write(tmp_path / "s2.csv", "amount,shop,n,id,extra\n1,a,2,T1,z\n")
+    e = error_of(p, mode="score", expected_features=["amount", "n", "shop"], roles=MIXED,
+                 optional_columns=("id", "ts"))
+    assert "extra" in str(e)
+
+
+def test_score_refuses_a_line_break_inside_a_value(tmp_path, engine):
+    # batch scoring splits its input at line ends: a record must fit on a line
+    p = write(tmp_path / "s.csv", 'id,shop,amount,n\nT1,a,1,2\nT2,"two\nlines",2,3\nT3,b,3,4\n')
+    e = error_of(p, mode="score", expected_features=["amount", "n", "shop"], roles=MIXED,
+                 optional_columns=("id", "ts"))
+    assert str(e) == (f"{p}:3: a quoted value holds a line break (the record runs over lines "
+                      f"3-4); score reads one record per line: remove the line breaks inside "
+                      f"values")
+    # training reads such records (as CsvExampleGen does)
+    info = check_csv(p, roles=MIXED)
+    assert info.rows == 3
