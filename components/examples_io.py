@@ -9,6 +9,7 @@ feature (TFXIO's layout), so the Trainer and the Evaluator have one code path:
     iter_record_batches(split_uri, columns)      plain Python (Trainer, tests)
     ReadRecordBatches(split_uri, columns)        a Beam source (Evaluator)
     column_values(batch, name) -> numpy [rows]   one value per row, checked
+    values_or_missing(batch, name)               one value or NaN / b"" per row
 
 Memory holds one batch at a time.
 """
@@ -17,6 +18,7 @@ from typing import Iterable, Iterator, List, Optional, Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 PARQUET, TFRECORD = "parquet", "tfrecord"
 DEFAULT_BATCH_ROWS = 65536
@@ -92,6 +94,29 @@ def column_values(batch: pa.RecordBatch, name: str) -> np.ndarray:
             raise ValueError(f"feature {name}: every example must hold exactly one value")
         col = col.flatten()
     return col.to_numpy(zero_copy_only=False)
+
+
+def values_or_missing(batch: pa.RecordBatch, name: str) -> np.ndarray:
+    """The column as one value per row: a number (NaN when the row has none) or bytes
+    (b"" when it has none). Rows with several values are an error."""
+    col = batch.column(batch.schema.get_field_index(name))
+    if not (pa.types.is_list(col.type) or pa.types.is_large_list(col.type)):
+        values = col.to_numpy(zero_copy_only=False)
+        return values if values.dtype != object else np.array(
+            [b"" if v is None else v for v in values], dtype=object)
+    lengths = pc.fill_null(pc.list_value_length(col), 0).to_numpy(zero_copy_only=False)
+    if (lengths > 1).any():
+        raise ValueError(f"feature {name}: an example holds more than one value")
+    present = lengths == 1
+    flat = col.flatten()
+    if pa.types.is_binary(flat.type) or pa.types.is_large_binary(flat.type) or \
+            pa.types.is_string(flat.type) or pa.types.is_large_string(flat.type):
+        out = np.full(len(col), b"", dtype=object)
+        out[present] = flat.to_numpy(zero_copy_only=False)
+        return out
+    out = np.full(len(col), np.nan, dtype=np.float64)
+    out[present] = flat.to_numpy(zero_copy_only=False)
+    return out
 
 
 def feature_matrix(batch: pa.RecordBatch, features: Sequence[str],

@@ -5,22 +5,27 @@
       -> tf.Examples, GZIP TFRecords          (payload "tfrecord")
 
 Memory holds one block whatever the file size; see executor.py for what the
-downstream components see and the rules kept from the stock executor.
+downstream components see and the rules kept from the stock executor. Types
+follow the column roles: a missing cell is a feature without a value.
 """
-import logging
 import os
 import re
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pcsv
+
+from components.columns import ColumnRoles
+from components.input_checks.arrow_numbers import ARROW_NULLS, NumberError, numbers_from_text
 
 BLOCK_BYTES = 16 << 20
 PARQUET_COMPRESSION = "snappy"
 PARQUET, TFRECORD = "parquet", "tfrecord"
 EXAMPLE_FORMATS = (PARQUET, TFRECORD)
-_COLUMN_ERROR = re.compile(r"In CSV column #(\d+)")
+# Cells read as missing: the input checks' tokens.
+MISSING = ARROW_NULLS
 
 
 class ExampleGenError(RuntimeError):
@@ -30,24 +35,60 @@ class ExampleGenError(RuntimeError):
 # ----------------------------------------------------------------------------- hashing
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_BYTE_BASE = np.uint64(0x100000001B3)  # FNV's prime, as the base of a polynomial byte hash
+
+
+def _mix(h: np.ndarray, v: np.ndarray) -> np.ndarray:
+    h ^= v
+    h += _GOLDEN
+    h = (h ^ (h >> np.uint64(30))) * _MIX1
+    h = (h ^ (h >> np.uint64(27))) * _MIX2
+    return h ^ (h >> np.uint64(31))
+
+
+def text_hash(values: pa.Array) -> np.ndarray:
+    """A 64-bit hash of each string's bytes (a polynomial in the bytes, vectorized);
+    missing values hash like the empty string."""
+    arr = pc.fill_null(values.cast(pa.large_binary()), b"")
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    n = len(arr)
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64, count=n + 1, offset=arr.offset * 8)
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8) if arr.buffers()[2] is not None \
+        else np.zeros(0, np.uint8)
+    starts, ends = offsets[:-1], offsets[1:]
+    lengths = ends - starts
+    out = lengths.astype(np.uint64)
+    if not lengths.sum():
+        return out
+    longest = int(lengths.max())
+    with np.errstate(over="ignore"):
+        powers = np.cumprod(np.full(longest, _BYTE_BASE, dtype=np.uint64))
+        first, last = int(starts[0]), int(ends[-1])
+        position = np.arange(first, last) - np.repeat(starts, lengths)
+        terms = data[first:last].astype(np.uint64) * powers[position]
+        nonempty = lengths > 0
+        out[nonempty] ^= np.add.reduceat(terms, (starts - first)[nonempty])
+        return out
 
 
 def row_hash(columns: Sequence[np.ndarray]) -> np.ndarray:
-    """A 64-bit hash of each row's values (float64 bit patterns, splitmix64 mixing).
+    """A 64-bit hash of each row's values (splitmix64 mixing of float64 bit patterns
+    for numbers, of `text_hash` for strings).
 
     Deterministic across runs, files and machines: the same row always lands
-    in the same split, wherever it appears. -0.0 is hashed as 0.0.
+    in the same split, wherever it appears. -0.0 is hashed as 0.0; a missing
+    number as NaN.
     """
     n = len(columns[0]) if columns else 0
     h = np.full(n, _GOLDEN, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for col in columns:
-            v = np.asarray(col, dtype=np.float64) + 0.0  # -0.0 -> 0.0
-            h ^= v.view(np.uint64)
-            h += _GOLDEN
-            h = (h ^ (h >> np.uint64(30))) * _MIX1
-            h = (h ^ (h >> np.uint64(27))) * _MIX2
-            h ^= h >> np.uint64(31)
+            if col.dtype == np.uint64:  # already a text hash
+                h = _mix(h, col)
+            else:
+                v = np.asarray(col, dtype=np.float64) + 0.0  # -0.0 -> 0.0
+                h = _mix(h, v.view(np.uint64))
     return h
 
 
@@ -86,55 +127,101 @@ def _makedirs(path: str) -> None:
         tf.io.gfile.makedirs(path)
 
 
-def _csv_blocks(path: str, column_types: Dict[str, pa.DataType]) -> Iterator[pa.RecordBatch]:
+def _csv_blocks(path: str, column_types: Dict[str, pa.DataType], delimiter: str
+                ) -> Iterator[pa.RecordBatch]:
     f = _open_read(path)
     try:
         reader = pcsv.open_csv(
             f,
             read_options=pcsv.ReadOptions(block_size=BLOCK_BYTES),
-            parse_options=pcsv.ParseOptions(delimiter=",", ignore_empty_lines=True),
+            parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                            ignore_empty_lines=True),
             convert_options=pcsv.ConvertOptions(
-                column_types=column_types, timestamp_parsers=[], true_values=[],
-                false_values=[], strings_can_be_null=False, quoted_strings_can_be_null=False))
+                column_types=column_types, null_values=MISSING, true_values=[],
+                false_values=[], timestamp_parsers=[], strings_can_be_null=True,
+                quoted_strings_can_be_null=True))
         for batch in reader:
             yield batch
     finally:
         f.close()
 
 
-def _numeric_type(path: str, name: str, typ: pa.DataType) -> pa.DataType:
-    if pa.types.is_integer(typ):
-        return pa.int64()
-    if pa.types.is_floating(typ) or pa.types.is_null(typ):
-        return pa.float64()
-    raise ExampleGenError(f"{path}: column {name}: not numeric ({typ}); every column must be "
-                          f"a number")
+def _file_blocks(path: str, column_types: Dict[str, pa.DataType], delimiter: str
+                 ) -> Iterator[pa.RecordBatch]:
+    """The blocks of one file, numbers parsed by pyarrow's CSV reader (fast).
+
+    That reader is stricter than the input checks: `+3`, a padded ` NA `, a
+    label `1.0` fail its conversion. Then the file is read again from the
+    start with those columns as text, the rows already yielded skipped (same
+    parser, same records), and the rest converted by `numbers_from_text`.
+    """
+    yielded = 0
+    try:
+        for block in _csv_blocks(path, column_types, delimiter):
+            yield block
+            yielded += block.num_rows
+        return
+    except pa.ArrowInvalid as e:
+        if "conversion error" not in str(e):
+            raise
+    numbers = [c for c, t in column_types.items() if t != pa.string()]
+    text_types = {c: pa.string() for c in column_types}
+    for block in _csv_blocks(path, text_types, delimiter):
+        if yielded >= block.num_rows:
+            yielded -= block.num_rows
+            continue
+        if yielded:
+            block, yielded = block.slice(yielded), 0
+        try:
+            yield numbers_from_text(block, {c: column_types[c] for c in numbers})
+        except NumberError as e:
+            raise ExampleGenError(str(e)) from None
 
 
-def _example_type(typ: pa.DataType) -> pa.DataType:
-    return pa.large_list(pa.int64() if pa.types.is_integer(typ) else pa.float32())
+def column_types(columns: Sequence[str], roles: ColumnRoles) -> Dict[str, pa.DataType]:
+    """How each CSV column is read: numbers as float64, the label as int64, text as text."""
+    strings = set(roles.string_columns())
+    return {c: (pa.int64() if c == roles.label else pa.string() if c in strings
+                else pa.float64()) for c in columns}
 
 
 def output_schema(columns: Sequence[str], types_: Dict[str, pa.DataType]) -> pa.Schema:
-    return pa.schema([pa.field(c, _example_type(types_[c])) for c in columns])
+    """TFXIO's layout: one list column per feature (bytes, int64 or float32 values)."""
+    value = {pa.string(): pa.large_binary(), pa.int64(): pa.int64()}
+    return pa.schema([pa.field(c, pa.large_list(value.get(types_[c], pa.float32())))
+                      for c in columns])
 
 
-def to_example_batch(batch: pa.RecordBatch, schema: pa.Schema) -> Tuple[pa.RecordBatch,
-                                                                          List[np.ndarray]]:
-    """(RecordBatch of one-value lists in `schema`, float64 columns for hashing)."""
-    n = batch.num_rows
-    offsets = pa.array(np.arange(n + 1, dtype=np.int64))
-    arrays, values = [], []
+def to_example_batch(batch: pa.RecordBatch, schema: pa.Schema
+                     ) -> Tuple[pa.RecordBatch, List[np.ndarray]]:
+    """(RecordBatch in `schema`, one array per column for hashing).
+
+    A cell holds one value, or none when it is missing: an empty cell, `NA` &
+    co., `nan` in a number column, an empty (or all-blank) string. The label
+    is never missing (the input checks guarantee it).
+    """
+    arrays, hashed = [], []
     for field in schema:
         col = batch.column(field.name)
-        if col.null_count:
-            raise ExampleGenError(f"column {field.name}: {col.null_count} empty value(s); "
-                                  f"the input checks quarantine such rows before ExampleGen")
         value_type = field.type.value_type
-        typed = col.cast(value_type)
-        values.append(col.to_numpy(zero_copy_only=False).astype(np.float64, copy=False))
-        arrays.append(pa.LargeListArray.from_arrays(offsets, typed))
-    return pa.RecordBatch.from_arrays(arrays, schema=schema), values
+        if pa.types.is_large_binary(value_type):
+            col = pc.utf8_trim_whitespace(col)
+            col = pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
+            hashed.append(text_hash(col))
+        else:
+            if pa.types.is_floating(col.type):
+                col = pc.if_else(pc.is_nan(col), pa.scalar(None, col.type), col)
+            hashed.append(pc.fill_null(col.cast(pa.float64()), np.nan).to_numpy(
+                zero_copy_only=False))
+            if col.null_count and value_type == pa.int64():
+                raise ExampleGenError(f"column {field.name}: {col.null_count} empty label(s); "
+                                      f"the input checks refuse such rows before ExampleGen")
+        present = pc.invert(pc.is_null(col)).to_numpy(zero_copy_only=False)
+        offsets = pa.array(np.concatenate([[0], np.cumsum(present, dtype=np.int64)]))
+        values = pc.drop_null(col).cast(value_type)
+        mask = None if present.all() else pa.array(~present)
+        arrays.append(pa.LargeListArray.from_arrays(offsets, values, mask=mask))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema), hashed
 
 
 # ----------------------------------------------------------------------------- writing
@@ -191,84 +278,79 @@ def _writer_class(payload: str):
     return WRITERS[payload]
 
 
-class _Widen(Exception):
-    """A column read as int64 holds a non-integer further down: restart as float64."""
-
-    def __init__(self, column: str):
-        super().__init__(column)
-        self.column = column
-
-
 def write_splits(files: Sequence[str], split_dirs: Sequence[str], buckets: Optional[List[int]],
-                 payload: str) -> Dict[str, int]:
+                 payload: str, roles: Optional[ColumnRoles] = None,
+                 delimiter: str = ",") -> Dict[str, int]:
     """Streams `files` into `split_dirs`; returns rows written per split dir.
 
     `buckets`: cumulative hash-bucket bounds, one per split (as the stock
-    `_PartitionFn`); None writes every row to the single split dir.
-
-    Column types come from the text: pyarrow infers them from the first
-    block; a later block whose text does not fit (an integer column with
-    '2.5' in row 900,000) raises, and the split is written again from the
-    start with that column as FLOAT. A clean numeric file is read once.
+    `_PartitionFn`); None writes every row to the single split dir. Column
+    types follow `roles` (components/columns.py): numbers are FLOAT, the
+    label INT, categorical and passthrough columns BYTES; without roles every
+    column but the label is a number.
     """
-    forced: Dict[str, pa.DataType] = {}
-    while True:
-        try:
-            return _write_once(files, split_dirs, buckets, payload, forced)
-        except _Widen as w:
-            logging.info("column %s has non-integer values; writing the split again with it "
-                         "as FLOAT", w.column)
-            forced[w.column] = pa.float64()
-
-
-def _write_once(files, split_dirs, buckets, payload, forced) -> Dict[str, int]:
+    roles = roles or ColumnRoles()
     cls = _writer_class(payload)
     columns: Optional[List[str]] = None
-    types_: Dict[str, pa.DataType] = {}
     schema, writers = None, []
     bounds = np.asarray(buckets) if buckets is not None else None
     try:
         for path in files:
-            blocks = _csv_blocks(path, dict(types_) if types_ else dict(forced))
-            while True:
-                try:
-                    block = next(blocks)
-                except StopIteration:
-                    break
-                except pa.ArrowInvalid as e:
-                    m = _COLUMN_ERROR.search(str(e))
-                    names = columns or []
-                    if m and int(m.group(1)) < len(names) and \
-                            types_.get(names[int(m.group(1))]) == pa.int64():
-                        raise _Widen(names[int(m.group(1))]) from None
-                    raise ExampleGenError(f"{path}: {str(e).splitlines()[0]}") from None
-                if columns is None:
-                    columns = list(block.schema.names)
-                    types_ = {name: forced.get(name) or _numeric_type(path, name, typ)
-                              for name, typ in zip(columns, block.schema.types)}
-                    schema = output_schema(columns, types_)
-                    writers = [cls(d, schema) for d in split_dirs]
-                elif list(block.schema.names) != columns:
-                    raise ExampleGenError(f"{path}: header differs from the other files of the "
-                                          f"split ({','.join(columns)})")
-                try:
-                    batch, values = to_example_batch(block, schema)
-                except ExampleGenError as e:
-                    raise ExampleGenError(f"{path}: {e}") from None
-                if bounds is None:
-                    writers[0].write(batch)
-                    continue
-                which = np.searchsorted(bounds, bucket_of(row_hash(values), int(bounds[-1])),
-                                        side="right")
-                for i, w in enumerate(writers):
-                    idx = np.flatnonzero(which == i)
-                    if len(idx) == len(which):
-                        w.write(batch)
-                    elif len(idx):
-                        w.write(batch.take(pa.array(idx)))
+            header = _header(path, delimiter)
+            if columns is None:
+                columns = header
+                types_ = column_types(columns, roles)
+                schema = output_schema(columns, types_)
+                writers = [cls(d, schema) for d in split_dirs]
+            elif header != columns:
+                raise ExampleGenError(f"{path}: header differs from the other files of the "
+                                      f"split ({','.join(columns)})")
+            try:
+                for block in _file_blocks(path, types_, delimiter):
+                    batch, hashed = to_example_batch(block, schema)
+                    if bounds is None:
+                        writers[0].write(batch)
+                        continue
+                    which = np.searchsorted(bounds, bucket_of(row_hash(hashed), int(bounds[-1])),
+                                            side="right")
+                    for i, w in enumerate(writers):
+                        idx = np.flatnonzero(which == i)
+                        if len(idx) == len(which):
+                            w.write(batch)
+                        elif len(idx):
+                            w.write(batch.take(pa.array(idx)))
+            except (pa.ArrowInvalid, ExampleGenError) as e:
+                raise ExampleGenError(f"{path}: {_name_column(str(e), columns)}") from None
     finally:
         for w in writers:
             w.close()
     if columns is None:
         raise ExampleGenError(f"{files[0] if files else '?'}: no rows")
     return {d: w.rows for d, w in zip(split_dirs, writers)}
+
+
+def _name_column(message: str, columns: Sequence[str]) -> str:
+    """pyarrow's first line, with its `In CSV column #N` as the column's name."""
+    line = message.splitlines()[0]
+    found = re.match(r"In CSV column #(\d+): (.*)", line)
+    if found and int(found.group(1)) < len(columns):
+        return f"column {columns[int(found.group(1))]}: {found.group(2)}"
+    return line
+
+
+def _header(path: str, delimiter: str) -> List[str]:
+    """The column names (the first line; a UTF-8 byte-order mark skipped)."""
+    f = _open_read(path)
+    try:
+        line, block = b"", b""
+        while b"\n" not in block:
+            block = f.read(1 << 16)
+            if not block:
+                break
+            line += block
+    finally:
+        f.close()
+    line = line.split(b"\n", 1)[0]
+    if line.startswith(b"\xef\xbb\xbf"):
+        line = line[3:]
+    return line.decode("utf-8").rstrip("\r\n").split(delimiter)

@@ -15,19 +15,23 @@ row (TFXIO's layout for tf.Examples); StatisticsGen and Transform read
 Parquet through TFXIO's ParquetTFXIO, our Trainer and Evaluator through
 `components/examples_io.py`.
 
+Types follow the column roles in `custom_config` (components/columns.py):
+numbers FLOAT (float32, as tf.Example stores it), the label INT, categorical
+and passthrough columns BYTES; a missing cell is a feature without a value.
 Same rules as the stock executor:
-- types are inferred per split from the text: a column whose values are all
-  integers is INT (int64), else FLOAT (float32, as tf.Example stores it);
 - rows go to splits by a hash of the whole row (its values, not its file or
   position), buckets as in `output_config.split_config`; with input splits,
   each input split becomes one output split unhashed;
 - files of one split must share their header.
-Only numeric CSVs are accepted (the pipeline's input checks guarantee it);
-anything else fails with the file and column named.
+The pipeline's input checks run first; anything else unreadable fails with
+the file named.
 """
+import json
 import logging
 import os
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional, Tuple
+
+from google.protobuf import wrappers_pb2
 
 from tfx import types
 from tfx.components.example_gen import utils
@@ -38,10 +42,34 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
+from components.columns import ColumnRoles
 from components.example_gen.csv_to_examples import (PARQUET, TFRECORD, ExampleGenError,
                                                     write_splits)
 
 FILE_FORMAT_PARQUET_STR = "FILE_FORMAT_PARQUET"
+DEFAULT_DELIMITER = ","
+
+
+def custom_config(roles: ColumnRoles, delimiter: str) -> example_gen_pb2.CustomConfig:
+    """ExampleGen's custom_config: the column roles and the delimiter, as JSON in an Any."""
+    config = example_gen_pb2.CustomConfig()
+    config.custom_config.Pack(wrappers_pb2.StringValue(value=json.dumps(
+        {"columns": roles.to_dict(), "delimiter": delimiter}, sort_keys=True)))
+    return config
+
+
+def parse_custom_config(text: Optional[str]) -> Tuple[ColumnRoles, str]:
+    """(roles, delimiter) from the exec property; no config: every column a number, ','."""
+    if not text:
+        return ColumnRoles(), DEFAULT_DELIMITER
+    config = example_gen_pb2.CustomConfig()
+    proto_utils.json_to_proto(text, config)
+    if not config.HasField("custom_config"):
+        return ColumnRoles(), DEFAULT_DELIMITER
+    value = wrappers_pb2.StringValue()
+    config.custom_config.Unpack(value)
+    data = json.loads(value.value or "{}")
+    return ColumnRoles.from_dict(data.get("columns")), data.get("delimiter") or DEFAULT_DELIMITER
 PAYLOADS = {example_gen_pb2.FORMAT_PARQUET: PARQUET, example_gen_pb2.FORMAT_TF_EXAMPLE: TFRECORD}
 
 
@@ -69,6 +97,8 @@ class Executor(base_executor.BaseExecutor):
             raise ExampleGenError(f"payload format {payload_format} is not supported by this "
                                   f"executor (FORMAT_PARQUET or FORMAT_TF_EXAMPLE)")
         input_base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+        roles, delimiter = parse_custom_config(
+            exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY))
         examples = output_dict[standard_component_specs.EXAMPLES_KEY]
         artifact = artifact_utils.get_single_instance(examples)
         split_names = utils.generate_output_split_names(input_config, output_config)
@@ -95,12 +125,13 @@ class Executor(base_executor.BaseExecutor):
                 bounds.append(total)
             dirs = [artifact_utils.get_split_uri(examples, name) for name in split_names]
             written = write_splits(files_of(input_config.splits[0].pattern), dirs, bounds,
-                                   payload)
+                                   payload, roles, delimiter)
             rows = {name: written[d] for name, d in zip(split_names, dirs)}
         else:
             for split, name in zip(input_config.splits, split_names):
                 d = artifact_utils.get_split_uri(examples, name)
-                rows[name] = write_splits(files_of(split.pattern), [d], None, payload)[d]
+                rows[name] = write_splits(files_of(split.pattern), [d], None, payload, roles,
+                                          delimiter)[d]
         for a in examples:
             examples_utils.set_payload_format(a, payload_format)
             if payload_format == example_gen_pb2.FORMAT_PARQUET:

@@ -3,9 +3,10 @@
 components/example_gen (csv_to_examples.py) writes hash-split Parquet (or GZIP
 tf.Example TFRecords); components/examples_io.py reads either back as
 record batches. Checked: every row lands in exactly one split, by its
-content; types are inferred from the text as the stock executor does
-(integers -> INT, else FLOAT), also when the first non-integer value comes
-blocks after the start; both payloads read back to the same values, in
+content; types follow the column roles (numbers FLOAT, the label INT,
+categorical/passthrough text BYTES) and a missing cell is a feature without
+a value; `;` files with a byte-order mark read by name; both payloads
+read back to the same values, in
 plain Python and in Beam; bad input names the file and column.
 """
 import os
@@ -19,6 +20,7 @@ import tensorflow as tf
 from apache_beam.testing.util import assert_that, equal_to
 
 from components import examples_io
+from components.columns import ColumnRoles
 from components.example_gen import csv_to_examples as eg
 from components.example_gen.csv_to_examples import PARQUET, TFRECORD
 
@@ -45,9 +47,12 @@ def _read(split_dir):
             for name in batches[0].schema.names}
 
 
-def _split(tmp_path, files, fmt=PARQUET, buckets=(80, 100)):
+LABELLED = ColumnRoles(label="label", numeric=("a", "b"))
+
+
+def _split(tmp_path, files, fmt=PARQUET, buckets=(80, 100), roles=LABELLED):
     dirs = [str(tmp_path / "out" / "Split-train"), str(tmp_path / "out" / "Split-eval")]
-    counts = eg.write_splits(files, dirs, list(buckets), fmt)
+    counts = eg.write_splits(files, dirs, list(buckets), fmt, roles=roles)
     return dirs, counts
 
 
@@ -69,43 +74,69 @@ def test_every_row_in_exactly_one_split_by_its_content(tmp_path):
     a = _csv(tmp_path / "p1.csv", shuffled[:2000])
     b = _csv(tmp_path / "p2.csv", shuffled[2000:])
     dirs2 = [str(tmp_path / "o2" / "Split-train"), str(tmp_path / "o2" / "Split-eval")]
-    eg.write_splits([a, b], dirs2, [80, 100], PARQUET)
+    eg.write_splits([a, b], dirs2, [80, 100], PARQUET, roles=LABELLED)
     assert sorted(_read(dirs2[1])["a"].tolist()) == sorted(ev["a"].tolist())
 
 
-def test_types_follow_the_text_and_the_layout_is_tfxio_s(tmp_path):
+def _schema(split_dir):
+    return pq.read_schema(os.path.join(split_dir, os.listdir(split_dir)[0]))
+
+
+def test_types_follow_the_roles_and_the_layout_is_tfxio_s(tmp_path):
     src = _csv(tmp_path / "in.csv", _rows(300))
     (train_dir, _), _ = _split(tmp_path, [src])
-    schema = pq.read_schema(os.path.join(train_dir, os.listdir(train_dir)[0]))
+    schema = _schema(train_dir)
+    # numbers are FLOAT, also integers; the label INT
     assert schema.field("a").type == pa.large_list(pa.float32())
-    assert schema.field("b").type == pa.large_list(pa.int64())
-    assert schema.field("label").type == pa.large_list(pa.int64())
-
-
-def test_a_late_non_integer_value_widens_the_column(tmp_path, monkeypatch):
-    monkeypatch.setattr(eg, "BLOCK_BYTES", 1 << 10)  # many blocks
-    rows = [(float(i), i, 0) for i in range(3000)]
-    rows[2500] = (2500.0, "2500.5", 0)  # column b looks integer for 2,500 rows
-    src = _csv(tmp_path / "in.csv", rows)
-    (train_dir, eval_dir), counts = _split(tmp_path, [src])
-    assert counts[train_dir] + counts[eval_dir] == 3000
-    schema = pq.read_schema(os.path.join(train_dir, os.listdir(train_dir)[0]))
     assert schema.field("b").type == pa.large_list(pa.float32())
-    values = np.concatenate([_read(train_dir)["b"], _read(eval_dir)["b"]])
-    assert 2500.5 in values.tolist() and len(values) == 3000
+    assert schema.field("label").type == pa.large_list(pa.int64())
+    roles = ColumnRoles(label="label", numeric=("a",), categorical=("b",))
+    dirs = [str(tmp_path / "r" / "Split-train"), str(tmp_path / "r" / "Split-eval")]
+    eg.write_splits([src], dirs, [80, 100], PARQUET, roles=roles)
+    schema = _schema(dirs[0])
+    assert schema.field("a").type == pa.large_list(pa.float32())
+    assert schema.field("b").type == pa.large_list(pa.large_binary())
+    values = _read(dirs[0])["b"]
+    assert values.dtype == object and all(isinstance(v, bytes) for v in values)
+
+
+def test_missing_cells_are_features_without_a_value(tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text("a,b,label\n1.5,x,0\n,y,1\nnan, ,0\nNA,,0\n2, z ,1\n")
+    roles = ColumnRoles(label="label", numeric=("a",), categorical=("b",))
+    d = str(tmp_path / "one" / "Split-train")
+    assert eg.write_splits([str(src)], [d], None, PARQUET, roles=roles) == {d: 5}
+    table = pq.read_table(os.path.join(d, os.listdir(d)[0]))
+    assert table.column("a").to_pylist() == [[1.5], None, None, None, [2.0]]
+    # blank text is missing too; values are trimmed
+    assert table.column("b").to_pylist() == [[b"x"], [b"y"], None, None, [b"z"]]
+    assert table.column("label").to_pylist() == [[0], [1], [0], [0], [1]]
+
+
+def test_a_semicolon_file_with_a_byte_order_mark_reads_by_name(tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_bytes("\ufeffa;b;label\r\n1,5;x;0\r\n2;y;1\r\n".replace("1,5", "1.5")
+                    .encode("utf-8"))
+    roles = ColumnRoles(label="label", numeric=("a",), categorical=("b",))
+    d = str(tmp_path / "one" / "Split-train")
+    eg.write_splits([str(src)], [d], None, PARQUET, roles=roles, delimiter=";")
+    table = pq.read_table(os.path.join(d, os.listdir(d)[0]))
+    assert table.column_names == ["a", "b", "label"]
+    assert table.column("a").to_pylist() == [[1.5], [2.0]]
+    assert table.column("b").to_pylist() == [[b"x"], [b"y"]]
 
 
 def test_tfrecord_payload_holds_the_same_examples(tmp_path):
     src = _csv(tmp_path / "in.csv", _rows(700))
     (p_train, p_eval), _ = _split(tmp_path, [src])
     t_dirs = [str(tmp_path / "t" / "Split-train"), str(tmp_path / "t" / "Split-eval")]
-    eg.write_splits([src], t_dirs, [80, 100], TFRECORD)
+    eg.write_splits([src], t_dirs, [80, 100], TFRECORD, roles=LABELLED)
     assert os.listdir(t_dirs[0]) == ["data_tfrecord-00000-of-00001.gz"]
     record = next(iter(tf.data.TFRecordDataset(
         os.path.join(t_dirs[0], "data_tfrecord-00000-of-00001.gz"), compression_type="GZIP")))
     ex = tf.train.Example.FromString(record.numpy())
     assert set(ex.features.feature) == {"a", "b", "label"}
-    assert len(ex.features.feature["b"].int64_list.value) == 1
+    assert len(ex.features.feature["b"].float_list.value) == 1
     for p, t in ((p_train, t_dirs[0]), (p_eval, t_dirs[1])):
         pv, tv = _read(p), _read(t)
         for k in ("a", "b", "label"):
@@ -119,8 +150,8 @@ def test_without_output_buckets_all_rows_go_to_the_one_split(tmp_path):
 
 
 @pytest.mark.parametrize("rows,header,problem", [
-    ([(1, "x", 0)], "a,b,label", "column b: not numeric"),
-    ([(1, "", 0)], "a,b,label", "empty value"),
+    ([(1, "x", 0)], "a,b,label", "column b: Failed to parse string: 'x'"),
+    ([(1, 2, "")], "a,b,label", "column label: 5 empty label(s)"),
 ])
 def test_bad_input_names_the_file_and_column(tmp_path, rows, header, problem):
     src = _csv(tmp_path / "bad.csv", rows * 5, header)
@@ -158,10 +189,33 @@ def test_column_values_rejects_rows_without_exactly_one_value():
 def test_beam_source_reads_every_row(tmp_path, fmt):
     src = _csv(tmp_path / "in.csv", _rows(2000))
     dirs = [str(tmp_path / "o" / "Split-train"), str(tmp_path / "o" / "Split-eval")]
-    counts = eg.write_splits([src], dirs, [80, 100], fmt)
+    counts = eg.write_splits([src], dirs, [80, 100], fmt, roles=LABELLED)
     want = sorted(_read(dirs[0])["b"].tolist())
     with beam.Pipeline() as p:
         got = (p | examples_io.ReadRecordBatches(dirs[0], ["b"], batch_rows=256)
                | beam.FlatMap(lambda b: examples_io.column_values(b, "b").tolist()))
         assert_that(got, equal_to(want))
     assert len(want) == counts[dirs[0]]
+
+
+def test_number_forms_the_checks_accept_are_read_after_a_strict_start(tmp_path, monkeypatch):
+    # pyarrow's reader refuses '+3', ' NA ', a label '1.0'; the file is then read
+    # again with those columns as text, without writing the first blocks twice
+    monkeypatch.setattr(eg, "BLOCK_BYTES", 1 << 10)
+    rows = [f"{i}.5,{i % 3},0" for i in range(400)]
+    rows[300:305] = ["+3,1,0", " NA ,2,0", "  ,1, 1.0 ", "NaN,0,0", "1e+2,Null,1"]
+    src = tmp_path / "in.csv"
+    src.write_text("a,b,label\n" + "\n".join(rows) + "\n")
+    from components.input_checks import check_csv
+
+    info = check_csv(str(src), label_column="label", roles=LABELLED, missing="impute")
+    assert info.rows == 400 and dict(info.missing_by_column) == {"a": 3, "b": 1}
+    d = str(tmp_path / "one" / "Split-train")
+    assert eg.write_splits([str(src)], [d], None, PARQUET, roles=LABELLED) == {d: 400}
+    table = pq.read_table(os.path.join(d, os.listdir(d)[0]))
+    a = table.column("a").to_pylist()
+    assert a[:2] == [[0.5], [1.5]] and a[299] == [299.5]
+    assert a[300:305] == [[3.0], None, None, None, [100.0]]
+    assert table.column("b").to_pylist()[304] is None
+    assert table.column("label").to_pylist()[302:305] == [[1], [0], [1]]
+    assert a[399] == [399.5]
