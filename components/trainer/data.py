@@ -1,9 +1,10 @@
-"""The Trainer's data path: raw examples -> z-scored float32 rows, in memory or streamed.
+"""The Trainer's data path: raw examples -> the model's input rows, in memory or streamed.
 
 Transform runs with `materialize=False`; the Trainer reads the raw examples
 ExampleGen wrote (Parquet or TFRecords, components/examples_io.py) in record
 batches and applies the TFT layer to each, so the training data is never
-transformed and written to disk twice. The z-scored rows are then fed to
+transformed and written to disk twice. The input rows (z-scores, missing-
+indicators, one-hot categories, time parts: components/model/inputs.py) are then fed to
 Keras as arrays, exactly like the plain recipe's (`TrainingData`), or
 streamed every epoch when they exceed `model.memory_budget_mb`.
 """
@@ -14,7 +15,8 @@ import tensorflow as tf
 import tensorflow_transform as tft
 
 from components import examples_io
-from components.columns import transformed_name
+from components.columns import ColumnRoles, vocabulary_name
+from components.model.inputs import build_layout, matrix_np
 
 PARSE_BATCH = 65536
 
@@ -28,41 +30,67 @@ def split_uris(file_pattern) -> List[str]:
     return uris
 
 
-class _BatchTransformer:
-    """Raw record batches -> z-scored float32 matrices through the TFT layer."""
+def raw_tensor(values: np.ndarray, spec) -> "tf.Tensor | tf.SparseTensor":
+    """A raw feature as Transform's graph takes it (`spec`: its raw feature spec):
+    dense [n, 1] for a FixedLenFeature (missing: NaN or b""), else a SparseTensor
+    of the rows that have a value."""
+    if isinstance(spec, tf.io.FixedLenFeature):
+        return tf.reshape(tf.constant(values.astype(spec.dtype.as_numpy_dtype, copy=False)
+                                      if spec.dtype != tf.string else values.tolist(),
+                                      dtype=spec.dtype), [-1] + list(spec.shape))
+    present = (values != b"") if values.dtype == object else ~np.isnan(values)
+    rows = np.flatnonzero(present)
+    kept = values[rows]
+    return tf.SparseTensor(
+        indices=np.stack([rows, np.zeros_like(rows)], axis=1).astype(np.int64),
+        values=tf.constant(kept.tolist() if values.dtype == object else
+                           kept.astype(spec.dtype.as_numpy_dtype), dtype=spec.dtype),
+        dense_shape=[len(values), 1])
 
-    def __init__(self, tft_output: tft.TFTransformOutput, feature_keys: List[str]):
+
+class ModelInputs:
+    """Raw record batches -> the model's float32 input matrices, through the TFT layer.
+
+    `raw_keys`: the raw columns the model reads (numeric, categorical, time);
+    `layout`: how Transform's outputs become the input vector
+    (components/model/inputs.py), with each categorical column's vocabulary
+    size read from the transform graph.
+    """
+
+    def __init__(self, tft_output: tft.TFTransformOutput, roles: ColumnRoles):
         self._spec = tft_output.raw_feature_spec()
         self._layer = tft_output.transform_features_layer()
-        self._keys = list(feature_keys)
+        self.roles = roles
+        self.raw_keys = roles.feature_keys(self._spec.keys())
+        self.layout = build_layout(roles, list(self._spec.keys()), {
+            c: tft_output.vocabulary_size_by_name(vocabulary_name(c)) for c in roles.categorical})
+
+    @property
+    def width(self) -> int:
+        return self.layout.width
 
     def __call__(self, cols: Dict[str, np.ndarray], keep: Optional[np.ndarray] = None
                  ) -> np.ndarray:
-        raw = {}
-        for k in self._keys:
-            v = cols[k] if keep is None else cols[k][keep]
-            raw[k] = tf.reshape(tf.constant(v.astype(self._spec[k].dtype.as_numpy_dtype,
-                                                     copy=False)),
-                                [-1] + list(self._spec[k].shape))
-        if not raw or int(next(iter(raw.values())).shape[0]) == 0:
-            return np.zeros((0, len(self._keys)), np.float32)
+        raw = {k: raw_tensor(cols[k] if keep is None else cols[k][keep], self._spec[k])
+               for k in self.raw_keys}
+        n = len(cols[self.raw_keys[0]]) if keep is None else int(np.count_nonzero(keep))
+        if not raw or n == 0:
+            return np.zeros((0, self.width), np.float32)
         out = self._layer(raw)
-        return np.concatenate([np.reshape(out[transformed_name(k)].numpy(), (-1, 1))
-                               for k in self._keys], axis=1).astype(np.float32, copy=False)
+        return matrix_np({k: v.numpy() for k, v in out.items()}, self.layout)
 
 
 def _column_batches(file_pattern, keys: List[str]) -> Iterator[Dict[str, np.ndarray]]:
-    """{column: values} per record batch of a split, across its folders."""
+    """{column: values (NaN / b"" where missing)} per record batch of a split."""
     for uri in split_uris(file_pattern):
         for batch in examples_io.iter_record_batches(uri, keys, PARSE_BATCH):
-            yield {k: examples_io.column_values(batch, k) for k in keys}
+            yield {k: examples_io.values_or_missing(batch, k) for k in keys}
 
 
-def transformed_blocks(file_pattern, tft_output: tft.TFTransformOutput,
-                       feature_keys: List[str], label_column: Optional[str],
+def transformed_blocks(file_pattern, inputs: ModelInputs, label_column: Optional[str],
                        normal_only: bool, validation_split: float
                        ) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
-    """(train rows, validation rows) per record batch: z-scored float32 [n, d].
+    """(train rows, validation rows) per record batch: model inputs, float32 [n, width].
 
     The split is streamed in record batches (components/examples_io.py:
     Parquet or TFRecords); each batch goes through the TFT layer as one
@@ -71,13 +99,12 @@ def transformed_blocks(file_pattern, tft_output: tft.TFTransformOutput,
     rows are deterministic: of every 100 (normal) rows in stream order, the
     first round(100 * validation_split).
     """
-    transform = _BatchTransformer(tft_output, feature_keys)
-    keys = list(feature_keys) + ([label_column] if label_column else [])
+    keys = list(inputs.raw_keys) + ([label_column] if label_column else [])
     cut = int(round(100 * validation_split))
     seen = 0
     for cols in _column_batches(file_pattern, keys):
         keep = (cols[label_column] == 0) if normal_only and label_column else None
-        x = transform(cols, keep)
+        x = inputs(cols, keep)
         n = len(x)
         if n == 0:
             continue
@@ -86,20 +113,19 @@ def transformed_blocks(file_pattern, tft_output: tft.TFTransformOutput,
         yield x[~is_val], x[is_val]
 
 
-def labelled_rows(file_pattern, tft_output: tft.TFTransformOutput, feature_keys: List[str],
-                  label_column: str, max_rows: int) -> Tuple[np.ndarray, np.ndarray]:
-    """(z-scored rows, 0/1 labels) of a split, its first `max_rows` rows."""
-    transform = _BatchTransformer(tft_output, feature_keys)
-    keys = list(feature_keys) + [label_column]
+def labelled_rows(file_pattern, inputs: ModelInputs, label_column: str, max_rows: int
+                  ) -> Tuple[np.ndarray, np.ndarray]:
+    """(model inputs, 0/1 labels) of a split, its first `max_rows` rows."""
+    keys = list(inputs.raw_keys) + [label_column]
     xs, ys, n = [], [], 0
     for cols in _column_batches(file_pattern, keys):
-        xs.append(transform(cols))
+        xs.append(inputs(cols))
         ys.append((cols[label_column] != 0).astype(np.int64))
         n += len(xs[-1])
         if n >= max_rows:
             break
     if not xs:
-        return np.zeros((0, len(feature_keys)), np.float32), np.zeros(0, np.int64)
+        return np.zeros((0, inputs.width), np.float32), np.zeros(0, np.int64)
     return np.concatenate(xs)[:max_rows], np.concatenate(ys)[:max_rows]
 
 

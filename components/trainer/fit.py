@@ -18,7 +18,7 @@ from components.columns import ColumnRoles
 from components.evaluator import metrics
 from components.model.autoencoder import build_autoencoder, layer_sizes
 from components.model.settings import ModelSettings, describe_candidate
-from components.trainer.data import TrainingData, labelled_rows, transformed_blocks
+from components.trainer.data import ModelInputs, TrainingData, labelled_rows, transformed_blocks
 
 EVAL_BATCH = 8192
 SELECTION_MAX_ROWS = 200_000  # labelled eval rows model selection scores, at most
@@ -27,7 +27,7 @@ SELECTION_MAX_ROWS = 200_000  # labelled eval rows model selection scores, at mo
 @dataclass
 class TrainResult:
     models: List[keras.Model]   # the kept candidate's ensemble members
-    feature_keys: List[str]     # model input columns, in signature order
+    inputs: ModelInputs         # the raw columns read and the input layout
     summary: Dict[str, Any]     # training_summary.json
     settings: ModelSettings     # the kept candidate's settings (what the export rebuilds)
 
@@ -44,14 +44,15 @@ def train(mcfg: ModelSettings, roles: ColumnRoles, train_files,
     """
     label = roles.label
     keras.utils.set_random_seed(mcfg.seed)
-    feature_keys = roles.feature_keys(tft_output.raw_feature_spec().keys())
+    inputs = ModelInputs(tft_output, roles)
+    grouping = None if inputs.layout.is_identity() else inputs.layout.grouping()
 
     t0 = time.time()
     data = TrainingData(
-        lambda: transformed_blocks(train_files, tft_output, feature_keys, label,
+        lambda: transformed_blocks(train_files, inputs, label,
                                    normal_only=bool(label),
                                    validation_split=mcfg.validation_split),
-        len(feature_keys), int(mcfg.memory_budget_mb) << 20)
+        inputs.width, int(mcfg.memory_budget_mb) << 20)
     n_train, n_val = data.n_train, len(data.x_val)
     if n_train == 0:
         raise ValueError("no training rows" + (f" with {label} == 0" if label else ""))
@@ -68,7 +69,7 @@ def train(mcfg: ModelSettings, roles: ColumnRoles, train_files,
     eval_rows, why_single = None, None
     if len(configs) > 1:
         if label and eval_files:
-            eval_rows = labelled_rows(eval_files, tft_output, feature_keys, label,
+            eval_rows = labelled_rows(eval_files, inputs, label,
                                       SELECTION_MAX_ROWS)
             n_pos = int(eval_rows[1].sum())
             if n_pos < mcfg.select_min_anomalies or n_pos == len(eval_rows[1]):
@@ -80,15 +81,15 @@ def train(mcfg: ModelSettings, roles: ColumnRoles, train_files,
             configs, overrides, eval_rows = configs[:1], overrides[:1], None
     fitted = []
     for i, cand_cfg in enumerate(configs):
-        fitted.append(_fit_members(cand_cfg, data, validation, batch_size, len(feature_keys),
+        fitted.append(_fit_members(cand_cfg, data, validation, batch_size, inputs.width,
                                    log_dir if i == 0 else None))
     chosen = 0
     selection = {"candidates": [{"overrides": dict(o), "roc_auc": None} for o in overrides],
                  "chosen": 0, "why": why_single or "one candidate"}
     if eval_rows is not None:
         x_eval, y_eval = eval_rows
-        scales = [_error_scale(c, m, data) for c, (m, _) in zip(configs, fitted)]
-        aucs = [metrics.roc_auc(row_errors(m, x_eval, sc), y_eval)
+        scales = [_error_scale(c, m, data, grouping) for c, (m, _) in zip(configs, fitted)]
+        aucs = [metrics.roc_auc(row_errors(m, x_eval, sc, grouping), y_eval)
                 for (m, _), sc in zip(fitted, scales)]
         chosen = max(range(len(aucs)), key=lambda i: (aucs[i], -i))  # ties: the earlier
         for entry, auc in zip(selection["candidates"], aucs):
@@ -110,15 +111,17 @@ def train(mcfg: ModelSettings, roles: ColumnRoles, train_files,
                 if h.get(monitor) else None)
 
     # The chosen candidate's scale, computed once (during selection if it ran).
-    scale = scales[chosen] if eval_rows is not None else _error_scale(final_cfg, models, data)
+    scale = (scales[chosen] if eval_rows is not None
+             else _error_scale(final_cfg, models, data, grouping))
     summary = {
         "train_rows": n_train,
         "validation_rows": n_val,
         "validation_rows_total": data.n_val,
         "streamed": data.streaming,
         "batch_size": batch_size,
-        "n_features": len(feature_keys),
-        "layer_sizes": layer_sizes(len(feature_keys), final_cfg),
+        "n_features": inputs.width,
+        "columns": inputs.layout.names,
+        "layer_sizes": layer_sizes(inputs.width, final_cfg),
         "model": {k: v for k, v in dataclasses.asdict(final_cfg).items() if k != "candidates"},
         "output_activation": final_cfg.output_activation,
         "selection": selection,
@@ -133,7 +136,7 @@ def train(mcfg: ModelSettings, roles: ColumnRoles, train_files,
         "feature_error_scale": None if scale is None else [float(v) for v in scale],
         "seconds": {"read_and_transform": round(read_seconds, 2), "fit": round(fit_seconds, 2)},
     }
-    return TrainResult(models, feature_keys, summary, final_cfg)
+    return TrainResult(models, inputs, summary, final_cfg)
 
 
 def _fit_members(mcfg, data: "TrainingData", validation, batch_size: int, n_features: int,
@@ -151,19 +154,22 @@ def _fit_members(mcfg, data: "TrainingData", validation, batch_size: int, n_feat
     return models, histories
 
 
-def _squared_errors(models, x: np.ndarray) -> Iterator[Tuple[int, np.ndarray]]:
-    """(start row, squared errors averaged over the members) per chunk of `x`."""
+def _squared_errors(models, x: np.ndarray, grouping: Optional[np.ndarray] = None
+                    ) -> Iterator[Tuple[int, np.ndarray]]:
+    """(start row, per-column squared errors averaged over the members) per chunk of `x`;
+    `grouping` ([width, columns], components/model/inputs.py) sums inputs per column."""
     step = EVAL_BATCH * 8
     for start in range(0, len(x), step):
         xb = x[start:start + step]
-        yield start, sum((xb - np.asarray(m(xb, training=False))) ** 2
-                         for m in models) / len(models)
+        sq = sum((xb - np.asarray(m(xb, training=False))) ** 2 for m in models) / len(models)
+        yield start, sq if grouping is None else sq @ grouping
 
 
-def row_errors(models, x: np.ndarray, scale: Optional[np.ndarray] = None) -> np.ndarray:
+def row_errors(models, x: np.ndarray, scale: Optional[np.ndarray] = None,
+               grouping: Optional[np.ndarray] = None) -> np.ndarray:
     """Each row's error as the exported model computes it (components/model/export.py)."""
     out = np.empty(len(x), dtype=np.float64)
-    for start, sq in _squared_errors(models, x):
+    for start, sq in _squared_errors(models, x, grouping):
         out[start:start + len(sq)] = (sq / (1.0 if scale is None else scale)).mean(axis=1)
     return out
 
@@ -190,20 +196,22 @@ FEATURE_SCALE_FLOOR = 1e-6  # relative to the mean scale: a perfectly reconstruc
                             # feature must not turn tiny errors into huge ones
 
 
-def _error_scale(mcfg, models, data: "TrainingData") -> Optional[np.ndarray]:
-    """The per-feature error scale a candidate exports (None unless it normalises),
+def _error_scale(mcfg, models, data: "TrainingData", grouping=None) -> Optional[np.ndarray]:
+    """The per-column error scale a candidate exports (None unless it normalises),
     measured on the validation rows (the first training rows without any)."""
     if not mcfg.normalize_feature_errors:
         return None
-    return feature_error_scale(models, data.x_val if len(data.x_val) else data.sample_train())
+    return feature_error_scale(models, data.x_val if len(data.x_val) else data.sample_train(),
+                               grouping)
 
 
-def feature_error_scale(models, x: np.ndarray) -> np.ndarray:
-    """Per-feature mean squared error of the (ensemble's averaged) reconstruction on `x`."""
+def feature_error_scale(models, x: np.ndarray, grouping: Optional[np.ndarray] = None
+                        ) -> np.ndarray:
+    """Per-column mean squared error of the (ensemble's averaged) reconstruction on `x`."""
     if len(x) == 0:
         raise ValueError("no rows to normalise the feature errors on")
-    sq = np.zeros(x.shape[1], dtype=np.float64)
-    for _, chunk in _squared_errors(models, x):
+    sq = np.zeros(x.shape[1] if grouping is None else grouping.shape[1], dtype=np.float64)
+    for _, chunk in _squared_errors(models, x, grouping):
         sq += chunk.sum(axis=0)
     scale = sq / len(x)
     floor = max(float(scale.mean()) * FEATURE_SCALE_FLOOR, 1e-12)

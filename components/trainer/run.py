@@ -36,14 +36,15 @@ def run_fn(fn_args) -> None:
     summary = result.summary
     t0 = time.time()
     export.export_serving_model(
-        result.models, tft_output, result.feature_keys, fn_args.serving_model_dir,
+        result.models, tft_output, result.inputs.raw_keys, fn_args.serving_model_dir,
         # "model": the settings of the model exported (the selected candidate).
         metadata={"label_column": roles.label, "model": summary["model"],
                   "model_selection": summary["selection"],
                   "train_rows": summary["train_rows"],
                   "feature_error_scale": summary["feature_error_scale"]},
         model_config=result.settings,
-        feature_error_scale=summary["feature_error_scale"])
+        feature_error_scale=summary["feature_error_scale"], roles=roles,
+        input_layout=result.inputs.layout)
     summary["seconds"]["export"] = round(time.time() - t0, 2)
     layout.write_json(os.path.join(fn_args.model_run_dir, layout.TRAINING_SUMMARY_FILE), summary)
     layout.write_json(layout.asset_path(fn_args.serving_model_dir, layout.TRAINING_SUMMARY_FILE),
