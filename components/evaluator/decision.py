@@ -69,7 +69,8 @@ def model_metrics(summary: ModelSummary, labeled: bool, threshold: float) -> Dic
     if labeled and fitted.count:
         out["false_alarm_rate"] = float(np.mean(fitted.sample() > threshold))
     n = max(summary.count - summary.nonfinite, 1)
-    out["feature_mean_error"] = (summary.feature_error_sum / n).tolist()
+    out["feature_mean_error"] = ([] if summary.feature_error_sum is None
+                                 else (summary.feature_error_sum / n).tolist())
     return out
 
 

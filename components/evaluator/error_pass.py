@@ -1,8 +1,8 @@
 """One Beam pass over the eval split: reconstruction errors of every model.
 
 The split is read as Arrow record batches (components/examples_io.py:
-Parquet or TFRecords), each batch is scored as one raw feature matrix by each
-model's `score_features` signature (loaded TF2-style in `DoFn.setup`,
+Parquet or TFRecords), each batch is scored by each model's `score_table`
+signature (components/model/scorer.py, loaded TF2-style in `DoFn.setup`,
 tensorflow/tfx#7782), and the errors are combined into
 per-class `ErrorStats` (normal / anomaly / unlabeled) plus per-feature error
 sums, so the split is never held in memory as one array.
@@ -13,7 +13,6 @@ import apache_beam as beam
 import numpy as np
 
 from components.evaluator.error_stats import ErrorStats
-from components.model import layout
 
 NORMAL, ANOMALY, UNLABELED = "normal", "anomaly", "unlabeled"
 
@@ -21,11 +20,18 @@ NORMAL, ANOMALY, UNLABELED = "normal", "anomaly", "unlabeled"
 class ModelSummary:
     """What one model's errors on the eval rows look like, mergeable."""
 
-    def __init__(self, n_features: int, max_samples: int, seed: int = 0):
+    def __init__(self, max_samples: int, seed: int = 0):
         self.groups = {g: ErrorStats(max_samples=max_samples, seed=seed + i)
                        for i, g in enumerate((NORMAL, ANOMALY, UNLABELED))}
-        self.feature_error_sum = np.zeros(n_features, dtype=np.float64)
+        # Per error column (sized by the first batch: the model's error columns).
+        self.feature_error_sum: Optional[np.ndarray] = None
         self.nonfinite = 0
+
+    def _add_feature_errors(self, sums: Optional[np.ndarray]) -> None:
+        if sums is None:
+            return
+        self.feature_error_sum = (sums.copy() if self.feature_error_sum is None
+                                  else self.feature_error_sum + sums)
 
     def add(self, errors: np.ndarray, feature_errors: np.ndarray,
             labels: Optional[np.ndarray]) -> None:
@@ -38,12 +44,12 @@ class ModelSummary:
             labels = labels[finite]
             self.groups[NORMAL].add(errors[labels == 0])
             self.groups[ANOMALY].add(errors[labels != 0])
-        self.feature_error_sum += feature_errors.sum(axis=0, dtype=np.float64)
+        self._add_feature_errors(feature_errors.sum(axis=0, dtype=np.float64))
 
     def merge(self, other: "ModelSummary") -> "ModelSummary":
         for g, stats in other.groups.items():
             self.groups[g].merge(stats)
-        self.feature_error_sum += other.feature_error_sum
+        self._add_feature_errors(other.feature_error_sum)
         self.nonfinite += other.nonfinite
         return self
 
@@ -58,14 +64,9 @@ class _ScoreBatch(beam.DoFn):
         self._label_column = label_column
 
     def setup(self):
-        import tensorflow as tf
+        from components.model.scorer import SavedModelScorer
 
-        self._tf = tf
-        self._loaded = {name: tf.saved_model.load(d) for name, d in self._model_dirs.items()}
-        self._fns = {name: m.signatures[layout.SCORE_FEATURES_SIGNATURE]
-                     for name, m in self._loaded.items()}
-        self._features = {name: layout.model_features(d)
-                          for name, d in self._model_dirs.items()}
+        self._scorers = {name: SavedModelScorer(d) for name, d in self._model_dirs.items()}
 
     def process(self, batch) -> Iterable[Dict]:
         from components import examples_io
@@ -74,23 +75,23 @@ class _ScoreBatch(beam.DoFn):
         if self._label_column:
             labels = examples_io.column_values(batch, self._label_column).astype(np.int64)
         out = {"labels": labels}
-        matrices = {}
-        for name, fn in self._fns.items():
-            key = tuple(self._features[name])
-            if key not in matrices:
-                matrices[key] = self._tf.constant(examples_io.feature_matrix(batch, key))
-            res = fn(features=matrices[key])
-            out[name] = (res["reconstruction_error"].numpy().astype(np.float64),
-                         res["feature_errors"].numpy().astype(np.float64))
+        columns: Dict[str, np.ndarray] = {}
+        for name, scorer in self._scorers.items():
+            for key in scorer.features:
+                if key not in columns:
+                    columns[key] = examples_io.values_or_missing(batch, key)
+            res = scorer.score_table(*scorer.table_from_columns(columns, batch.num_rows))
+            out[name] = (res["reconstruction_error"].astype(np.float64),
+                         res["feature_errors"].astype(np.float64))
         yield out
 
 
 class _Summarize(beam.CombineFn):
-    def __init__(self, names: List[str], n_features: int, max_samples: int):
-        self._names, self._d, self._max = names, n_features, max_samples
+    def __init__(self, names: List[str], max_samples: int):
+        self._names, self._max = names, max_samples
 
     def create_accumulator(self):
-        return {n: ModelSummary(self._d, self._max) for n in self._names}
+        return {n: ModelSummary(self._max) for n in self._names}
 
     def add_input(self, acc, batch):
         for n in self._names:
@@ -113,12 +114,12 @@ class _Summarize(beam.CombineFn):
 class SummarizeErrors(beam.PTransform):
     """The examples of split folder `split_uri` -> one {model name: ModelSummary}."""
 
-    def __init__(self, split_uri: str, model_dirs: Dict[str, str], n_features: int,
+    def __init__(self, split_uri: str, model_dirs: Dict[str, str],
                  label_column: Optional[str], columns: List[str], batch_size: int,
                  max_samples: int):
         super().__init__()
         self._split_uri, self._model_dirs = split_uri, model_dirs
-        self._d, self._label, self._columns = n_features, label_column, list(columns)
+        self._label, self._columns = label_column, list(columns)
         self._batch, self._max = batch_size, max_samples
 
     def expand(self, pipeline):
@@ -129,4 +130,4 @@ class SummarizeErrors(beam.PTransform):
                                                           self._batch)
                 | "Score" >> beam.ParDo(_ScoreBatch(self._model_dirs, self._label))
                 | "Summarize" >> beam.CombineGlobally(
-                    _Summarize(sorted(self._model_dirs), self._d, self._max)))
+                    _Summarize(sorted(self._model_dirs), self._max)))

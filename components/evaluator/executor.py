@@ -88,7 +88,6 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             artifact_utils.get_single_uri(input_dict["transform_graph"]))
         raw_spec = tft_output.raw_feature_spec()
         label = roles.label
-        feature_keys = roles.feature_keys(raw_spec.keys())
         labeled = bool(label) and label in raw_spec
         if label and not labeled:
             raise ValueError(f"label column '{label}' is not in the data's schema")
@@ -96,6 +95,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         model_dirs = {"candidate": path_utils.serving_model_path(model.uri)}
         if baseline is not None:
             model_dirs["baseline"] = path_utils.serving_model_path(baseline.uri)
+        candidate_metadata = layout.read_metadata(model_dirs["candidate"])
+        feature_keys = list(candidate_metadata["features"])
+        error_columns = layout.error_columns(candidate_metadata)
+        read = list(dict.fromkeys(feature_keys + [c for d in model_dirs.values()
+                                                  for c in layout.model_features(d)]))
 
         # The eval split the baseline was blessed on ("reference"): both models
         # are judged on it too, so a candidate trained and evaluated on new,
@@ -110,7 +114,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         if reference_uri:
             eval_sets["reference"] = reference_uri
 
-        summaries = self._error_pass(eval_sets, model_dirs, feature_keys,
+        summaries = self._error_pass(eval_sets, model_dirs, read,
                                      label if labeled else None, ev_settings,
                                      os.path.join(evaluation.uri, ERROR_SUMMARY_FILE))
         report = decision.evaluate(
@@ -122,7 +126,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         report["model_uri"] = model.uri
         report["report"] = _write_report(evaluation.uri, report, summaries["current"],
                                          model_dirs["candidate"], input_dict.get("statistics"),
-                                         feature_keys)
+                                         error_columns)
         threshold_info, blessed = report["threshold"], report["blessed"]
         value = threshold_info["threshold"]
         layout.write_json(os.path.join(evaluation.uri, EVALUATION_FILE), report)
@@ -152,8 +156,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         with self._make_beam_pipeline() as p:
             summaries = {
                 name: p | f"Score_{name}" >> SummarizeErrors(
-                    uri, model_dirs, len(feature_keys), label,
-                    feature_keys + ([label] if label else []),
+                    uri, model_dirs, label, feature_keys + ([label] if label else []),
                     batch_size=ev_settings.batch_size, max_samples=ev_settings.max_error_samples)
                 for name, uri in eval_sets.items()}
             _ = ([pc | f"Key_{name}" >> beam.Map(lambda s, n=name: (n, s))

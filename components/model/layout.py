@@ -5,8 +5,10 @@ A model directory (the Trainer's `Format-Serving/`, a pushed
 
     saved_model.pb, variables/variables.*     the SavedModel (signatures below)
     fingerprint.pb
-    assets/model_metadata.json                features (signature column order),
-                                              label_column, model settings, selection
+    assets/model_metadata.json                features (the raw columns read),
+                                              numeric_inputs / string_inputs (score_table's
+                                              column order), error_columns (feature_errors'),
+                                              roles, input_layout, label_column, settings
     assets/threshold.json                     threshold, method, params, error stats
                                               (written by the AnomalyEvaluator)
     assets/training_summary.json              the Trainer's summary
@@ -18,7 +20,7 @@ needs no TensorFlow graph load (`tf.io.gfile` for remote paths, imported lazily)
 import json
 import os
 import re
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from components.errors import InputError
 
@@ -32,7 +34,8 @@ THRESHOLD_CHECKPOINT_KEY = "threshold/.ATTRIBUTES/VARIABLE_VALUE"
 
 # Signatures (see components/model/export.py).
 SERVING_SIGNATURE = "serving_default"          # serialized tf.Examples of raw columns
-SCORE_FEATURES_SIGNATURE = "score_features"    # float32 [batch, d] raw values
+SCORE_FEATURES_SIGNATURE = "score_features"    # float32 [batch, d] raw values (numbers only)
+SCORE_TABLE_SIGNATURE = "score_table"          # float32 numbers + string columns
 SCORE_STORED_SIGNATURE = "score_stored_examples"  # tf.Examples as ExampleGen stored them
 TRANSFORM_SIGNATURE = "transform_features"     # the z-scored matrix
 OUTPUTS = ("reconstruction_error", "is_anomaly", "threshold", "feature_errors")
@@ -103,8 +106,22 @@ def read_metadata(model_dir: str) -> Dict[str, Any]:
 
 
 def model_features(model_dir: str) -> List[str]:
-    """The model's input columns, in signature order."""
+    """The raw columns the model reads (an input must have them)."""
     return list(read_metadata(model_dir)["features"])
+
+
+def table_columns(metadata: Dict[str, Any]) -> Tuple[List[str], List[str]]:
+    """(numeric_inputs, string_inputs): the score_table signature's column order
+    (a model from before string columns: every feature numeric)."""
+    numeric = metadata.get("numeric_inputs")
+    if numeric is None:
+        return list(metadata["features"]), []
+    return list(numeric), list(metadata.get("string_inputs") or [])
+
+
+def error_columns(metadata: Dict[str, Any]) -> List[str]:
+    """The columns of `feature_errors`, in order (what top_features names)."""
+    return list(metadata.get("error_columns") or metadata["features"])
 
 
 def exists(path: str) -> bool:

@@ -25,7 +25,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlparse
 
 import mlflow
@@ -132,10 +132,13 @@ def _code(proto_code) -> str:
     return ErrorCode.Name(proto_code)
 
 
-def signature(features: List[str]) -> ModelSignature:
-    """What the pyfunc takes and returns (AnomalyPyfunc.predict / SavedModelScorer.score_frame)."""
+def signature(numeric: List[str], strings: Sequence[str] = ()) -> ModelSignature:
+    """What the pyfunc takes and returns (AnomalyPyfunc.predict / SavedModelScorer.score_frame):
+    the numeric inputs as doubles, the categorical and timestamp ones as strings; none
+    required (an empty cell is a missing value, scored)."""
     return ModelSignature(
-        inputs=Schema([ColSpec("double", f) for f in features]),
+        inputs=Schema([ColSpec("double", f, required=False) for f in numeric] +
+                      [ColSpec("string", f, required=False) for f in strings]),
         outputs=Schema([ColSpec("double", "reconstruction_error"),
                         ColSpec("long", "is_anomaly"),
                         ColSpec("string", "top_features")]))
@@ -186,7 +189,7 @@ def register_version(uri: str, name: str, saved_model_dir: str, serving_version:
     (by serving version) than the current champion. Raises on any failure;
     the caller decides what a failure means.
     """
-    features = layout.model_features(saved_model_dir)
+    numeric, strings = layout.table_columns(layout.read_metadata(saved_model_dir))
     version_tags = dict(tags, **{TAG_SERVING_VERSION: str(serving_version),
                                  TAG_SAVED_MODEL_PATH: saved_model_dir,
                                  TAG_BLESSED: str(bool(blessed)).lower()})
@@ -214,7 +217,7 @@ def register_version(uri: str, name: str, saved_model_dir: str, serving_version:
                     path=local,
                     python_model=pyfunc.AnomalyPyfunc(),
                     artifacts={pyfunc.SAVED_MODEL_ARTIFACT: staged},
-                    signature=signature(features),
+                    signature=signature(numeric, strings),
                     pip_requirements=_requirements(),
                     code_paths=[_code_dir()],
                 )

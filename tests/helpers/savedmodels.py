@@ -24,9 +24,12 @@ class ZScoreLayer:
         self.keys, self.mean, self.scale = list(keys), list(mean), list(scale)
 
     def __call__(self, raw):
-        return {transformed_name(k):
-                (tf.cast(raw[k], tf.float32) - float(m)) / float(s)
-                for k, m, s in zip(self.keys, self.mean, self.scale)}
+        # as components/transform.py: a missing (NaN) value is imputed with the mean (z = 0)
+        out = {}
+        for k, m, s in zip(self.keys, self.mean, self.scale):
+            z = (tf.cast(raw[k], tf.float32) - float(m)) / float(s)
+            out[transformed_name(k)] = tf.where(tf.math.is_nan(z), tf.zeros_like(z), z)
+        return out
 
 
 def make_saved_model(export_dir: str, feature_keys, threshold: float = 1.0, seed: int = 0,

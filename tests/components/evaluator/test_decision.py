@@ -80,7 +80,7 @@ def test_comparison_record_has_both_values():
 
 def test_threshold_and_metrics_from_a_summary():
     rng = np.random.default_rng(0)
-    s = ModelSummary(3, max_samples=10_000)
+    s = ModelSummary(max_samples=10_000)
     normal, anomaly = rng.exponential(1.0, 2000), rng.exponential(1.0, 50) + 5
     errors = np.r_[normal, anomaly]
     labels = np.r_[np.zeros(2000, int), np.ones(50, int)]
@@ -125,14 +125,14 @@ def test_auto_falls_back_to_mean_std_of_normal_rows(n_anomalies, labelled):
 
 def test_auto_through_the_evaluator_summary_and_fitted_on():
     rng = np.random.default_rng(4)
-    s = ModelSummary(2, max_samples=10_000)
+    s = ModelSummary(max_samples=10_000)
     normal, anomaly = rng.exponential(1.0, 1000), rng.exponential(1.0, 30) + 4
     errors = np.r_[normal, anomaly]
     s.add(errors, np.tile(errors[:, None], (1, 2)), np.r_[np.zeros(1000, int), np.ones(30, int)])
     thr = decision.fit_threshold(s, True, "auto", {})
     assert thr.details["chosen"] == "best_f1"
     assert "labels" in decision.fitted_on(thr, True)
-    unl = ModelSummary(2, max_samples=10_000)
+    unl = ModelSummary(max_samples=10_000)
     unl.add(normal, np.tile(normal[:, None], (1, 2)), None)
     thr = decision.fit_threshold(unl, False, "auto", {})
     assert thr.value == pytest.approx(normal.mean() + 3 * normal.std())

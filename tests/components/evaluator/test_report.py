@@ -17,7 +17,7 @@ FEATURES = ["a", "b", "c", "d"]
 
 def _summary(seed, shift=5.0, labeled=True):
     rng = np.random.default_rng(seed)
-    s = ModelSummary(len(FEATURES), max_samples=100_000)
+    s = ModelSummary(max_samples=100_000)
     fe_n = rng.exponential(0.5, size=(900, len(FEATURES)))
     fe_a = rng.exponential(0.5, size=(40, len(FEATURES)))
     fe_a[:, 2] += shift

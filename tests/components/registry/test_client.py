@@ -110,3 +110,11 @@ def test_resolve_errors_are_one_line(registry, uri, problem):
     with pytest.raises(client.RegistryError, match=problem) as e:
         client.resolve(registry["uri"], uri)
     assert "\n" not in str(e.value)
+
+
+def test_signature_types_each_input_by_its_role():
+    sig = client.signature(["amount", "n_items"], ["merchant", "ts"])
+    cols = {c.name: (c.type.name, c.required) for c in sig.inputs.inputs}
+    assert cols == {"amount": ("double", False), "n_items": ("double", False),
+                    "merchant": ("string", False), "ts": ("string", False)}
+    assert sig.outputs.input_names() == ["reconstruction_error", "is_anomaly", "top_features"]
