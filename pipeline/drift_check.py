@@ -28,6 +28,7 @@ import time
 from typing import Any, Dict, List, Optional
 
 from components import input_checks
+from components.columns import ColumnRoles
 from components.data_gate import artifacts as gate_artifacts
 from components.data_gate import drift, reference_schema
 from components.data_gate.settings import DriftSettings
@@ -48,7 +49,7 @@ def _report_dir(reference: str) -> str:
     return path
 
 
-def _statistics(files: List[str], beam_args: List[str]):
+def _statistics(files: List[str], beam_args: List[str], delimiter: str = ","):
     """TFDV statistics of CSV files (one header each), streamed by Beam."""
     import tempfile
 
@@ -64,6 +65,7 @@ def _statistics(files: List[str], beam_args: List[str]):
             location = os.path.join(tmp, "part-*.csv")
         return tfdv.generate_statistics_from_csv(
             data_location=location,  # the header of each file is skipped
+            delimiter=delimiter,
             output_path=os.path.join(tmp, "stats.tfrecord"),
             pipeline_options=PipelineOptions(["--direct_running_mode=in_memory",
                                               *beam_args]))
@@ -159,10 +161,14 @@ def served_reference(output_dir: str, model_name: Optional[str] = None,
         else:
             schema_source = os.path.join(run_schema, reference_schema.SCHEMA_FILE)
             schema = reference_schema.read_schema(schema_source)
-        schema = drift.relax_schema(schema, label)
+    roles = ColumnRoles(label=label)
+    if model_dir is not None:
+        roles = ColumnRoles.from_dict(layout.read_metadata(model_dir).get("roles"))
+    if not os.path.exists(ref_schema):
+        schema = drift.relax_schema(schema, label, roles.passthrough)
     features = [drift.feature_name(f) for f in stats.datasets[0].features
                 if drift.feature_name(f) != label]
-    return {"statistics": stats, "schema": schema, "label_column": label,
+    return {"statistics": stats, "schema": schema, "label_column": label, "roles": roles,
             "features": features, "statistics_uri": accepted.uri,
             "statistics_id": accepted.id, "rows": int(stats.datasets[0].num_examples),
             "schema_source": schema_source, "model": model_dir, "source": source}
@@ -190,11 +196,15 @@ def compare_csv(reference: str, data: str, drift_settings: DriftSettings,
     label_here = label if label and label in header else None
     report_dir = _report_dir(reference)
     tmp_dir = report_dir + ".tmp"
+    roles = ref["roles"]
     try:
         info = input_checks.check_csv(data, label_column=label_here,
-                                    expected_features=ref["features"], mode="train",
-                                    quarantine_dir=os.path.join(tmp_dir, "quarantine"))
-        stats = drift.single_dataset(_statistics(list(info.clean_files), beam_args or []))
+                                      expected_features=ref["features"], mode="train",
+                                      quarantine_dir=os.path.join(tmp_dir, "quarantine"),
+                                      roles=roles if roles.has_roles else None,
+                                      missing="impute" if roles.has_roles else "quarantine")
+        stats = drift.single_dataset(_statistics(list(info.clean_files), beam_args or [],
+                                                 info.delimiter))
         schema = ref["schema"]
         if label and not label_here:  # scoring data without labels: compare features only
             kept = [f for f in schema.feature if f.name != label]
@@ -202,15 +212,18 @@ def compare_csv(reference: str, data: str, drift_settings: DriftSettings,
             schema.feature.extend(kept)
         schema_anomalies = tfdv.validate_statistics(stats, schema)
         comparison = drift.compare(stats, ref["statistics"], schema, label_here,
-                                   js_threshold, linf_threshold)
+                                   js_threshold, linf_threshold, skip=roles.passthrough)
         measurements = drift.drift_measurements(comparison)
         drifted = drift.drifted(measurements)
-        anomalies = drift.anomaly_findings(schema_anomalies)
+        anomalies = drift.anomaly_findings(schema_anomalies, passthrough=roles.passthrough)
+        reported = drift.anomaly_findings(schema_anomalies, reported=True,
+                                          passthrough=roles.passthrough)
         findings = drifted + anomalies
         summary = {
             "drift": bool(findings),
             "drifted": [m.to_dict() for m in drifted],
             "anomalies": [a.to_dict() for a in anomalies],
+            "reported": [a.to_dict() for a in reported],
             "measurements": [m.to_dict() for m in measurements],
             "thresholds": {drift.JS: js_threshold, drift.LINF: linf_threshold},
             "data": os.path.abspath(data),

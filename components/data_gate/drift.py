@@ -207,21 +207,36 @@ def prepare_for_drift(current: statistics_pb2.DatasetFeatureStatisticsList,
 # --------------------------------------------------------------------------- schema
 
 
-def relax_schema(schema: schema_pb2.Schema, label_column: Optional[str] = None
+def relax_schema(schema: schema_pb2.Schema, label_column: Optional[str] = None,
+                 passthrough: Iterable[str] = (), max_missing_share: float = 0.0
                  ) -> schema_pb2.Schema:
     """The schema later spans are validated against, from an inferred one.
 
-    Kept: every feature, its type and that it is present in every row (the
-    input checks quarantine rows with missing values, so a feature that is
-    sometimes absent means the data changed). Changed: the label gets
-    `int_domain {min: 0 max: 1}` instead of an inferred string domain (TFDV's
-    own validator rejects a string domain on an INT feature); `min_count` and
-    value-count bounds that a smaller span would fail for no reason go.
+    Kept: every feature and its type. A feature present in every row of the
+    reference may be missing in at most `max_missing_share` of a new span's
+    rows (0: never, as when rows with empty cells are quarantined); one that
+    was sometimes missing is not limited. Passthrough columns (ids, keys,
+    timestamps) keep only their type: no domain, no presence limit. Changed:
+    the label gets `int_domain {min: 0 max: 1}` instead of an inferred string
+    domain (TFDV's own validator rejects a string domain on an INT feature);
+    `min_count` and value-count bounds that a smaller span would fail for no
+    reason go.
     """
     out = copy.deepcopy(schema)
+    skip = set(passthrough)
     for f in out.feature:
         if f.presence.HasField("min_count"):
             f.presence.min_count = min(f.presence.min_count, 1)
+        if f.name != label_column and (max_missing_share > 0 or f.name in skip) \
+                and f.HasField("shape"):
+            f.ClearField("shape")  # a shaped feature must be in every row
+            f.value_count.min, f.value_count.max = 1, 1
+        if f.name in skip:
+            f.presence.ClearField("min_fraction")
+            f.ClearField("domain_info")
+        elif f.name != label_column and max_missing_share > 0 and \
+                f.presence.min_fraction >= 1.0:
+            f.presence.min_fraction = 1.0 - max_missing_share
         if f.HasField("value_count") and not f.HasField("shape"):
             f.value_count.min = min(f.value_count.min, 1) if f.value_count.HasField("min") else 1
             f.value_count.max = max(f.value_count.max, 1) if f.value_count.HasField("max") else 1
@@ -230,7 +245,7 @@ def relax_schema(schema: schema_pb2.Schema, label_column: Optional[str] = None
             f.type = schema_pb2.INT
             f.int_domain.min = 0
             f.int_domain.max = 1
-    if label_column is not None:
+    if label_column is not None or skip:
         used = {f.domain for f in out.feature if f.HasField("domain")}
         keep = [d for d in out.string_domain if d.name in used]
         del out.string_domain[:]
@@ -311,22 +326,34 @@ def tolerated(reason: anomalies_pb2.AnomalyInfo.Reason) -> bool:
     return {"INT", "FLOAT"} <= words and not words & {"STRING", "BYTES", "STRUCT"}
 
 
+# Reported in the gate's report and the summary, never a reason to stop: a new
+# category has its out-of-vocabulary slot in the model.
+REPORTED_ONLY = frozenset({anomalies_pb2.AnomalyInfo.ENUM_TYPE_UNEXPECTED_STRING_VALUES})
+
+
 def anomaly_findings(anomalies: anomalies_pb2.Anomalies, split: Optional[str] = None,
-                     ignore_drift: bool = True) -> List[Finding]:
+                     ignore_drift: bool = True, reported: bool = False,
+                     passthrough: Iterable[str] = ()) -> List[Finding]:
     """Schema anomalies (not drift) as findings, one per feature (and one for
-    dataset-level anomalies); `tolerated` reasons are left out."""
+    dataset-level anomalies); `tolerated` reasons are left out. With
+    `reported`, only the reasons that are reported without stopping a run
+    (REPORTED_ONLY, and anything about a `passthrough` column but its absence)."""
     out = []
+    skip = set(passthrough)
     for name, info in sorted(anomalies.anomaly_info.items()):
+        def report_only(r):
+            return r.type in REPORTED_ONLY or (
+                name in skip and r.type != anomalies_pb2.AnomalyInfo.SCHEMA_MISSING_COLUMN)
         reasons = [r for r in info.reason
                    if not (ignore_drift and r.type in _DRIFT_REASONS)
-                   and not tolerated(r)]
+                   and not tolerated(r) and report_only(r) == reported]
         if info.reason:
             text = "; ".join(_reason_texts(reasons))
         else:
-            text = _clean(info.description or info.short_description)
+            text = "" if reported else _clean(info.description or info.short_description)
         if text:
             out.append(Finding(feature=name, kind="anomaly", text=text, split=split))
-    if anomalies.HasField("dataset_anomaly_info"):
+    if anomalies.HasField("dataset_anomaly_info") and not reported:
         text = "; ".join(_reason_texts(anomalies.dataset_anomaly_info.reason))
         if text:
             out.append(Finding(feature="(dataset)", kind="anomaly", text=text, split=split))
@@ -375,8 +402,10 @@ def compare(current: statistics_pb2.DatasetFeatureStatisticsList,
             schema: schema_pb2.Schema, label_column: Optional[str],
             js_threshold: float,
             linf_threshold: float,
+            skip: Iterable[str] = (),
             ) -> anomalies_pb2.Anomalies:
-    """TFDV's drift comparison of two single-dataset statistics (see module doc).
+    """TFDV's drift comparison of two single-dataset statistics (see module doc);
+    the `skip` columns (passthrough: ids, timestamps) are not compared.
 
     Only the drift part of the returned Anomalies is meaningful (schema checks
     run on the prepared copies; validate the raw statistics for those).
@@ -384,7 +413,8 @@ def compare(current: statistics_pb2.DatasetFeatureStatisticsList,
     import tensorflow_data_validation as tfdv
 
     cur, base = prepare_for_drift(current, baseline, label_column)
-    common = set(features_by_name(cur.datasets[0])) & set(features_by_name(base.datasets[0]))
+    common = (set(features_by_name(cur.datasets[0])) & set(features_by_name(base.datasets[0]))
+              ) - set(skip)
     return tfdv.validate_statistics(
         cur, with_drift_comparators(schema, label_column, js_threshold, linf_threshold, common),
         previous_statistics=base)

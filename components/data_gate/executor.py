@@ -25,8 +25,10 @@ REJECTED_DIR = "rejected"
 ANOMALIES_FILE = "SchemaDiff.pb"  # tfx/components/example_validator/executor.py
 
 
-def _anomaly_findings(input_dict, stats_artifact, schema) -> List:
-    """Schema findings per split: the ExampleValidator's, or our own validation."""
+def _anomaly_findings(input_dict, stats_artifact, schema, reported: bool,
+                      passthrough) -> List:
+    """Schema findings per split (the ExampleValidator's, or our own validation): those
+    that stop a run, or with `reported` those only reported."""
     from tensorflow_data_validation.utils import anomalies_util
 
     findings = []
@@ -36,14 +38,16 @@ def _anomaly_findings(input_dict, stats_artifact, schema) -> List:
         for split in artifact_utils.decode_split_names(art.split_names):
             path = os.path.join(artifact_utils.get_split_uri([art], split), ANOMALIES_FILE)
             findings += drift.anomaly_findings(anomalies_util.load_anomalies_binary(path),
-                                               split=split)
+                                               split=split, reported=reported,
+                                               passthrough=passthrough)
         return findings
     import tensorflow_data_validation as tfdv
 
     for split in artifact_utils.decode_split_names(stats_artifact.split_names):
         stats = stats_artifact_utils.load_statistics(stats_artifact, split).proto()
         findings += drift.anomaly_findings(tfdv.validate_statistics(stats, schema),
-                                           split=split)
+                                           split=split, reported=reported,
+                                           passthrough=passthrough)
     return findings
 
 
@@ -71,9 +75,13 @@ class Executor(base_executor.BaseExecutor):
         baselines = input_dict.get("baseline_statistics") or []
         baseline = baselines[0] if baselines else None
         report = gate.judge(
-            current, schema, _anomaly_findings(input_dict, stats_artifact, schema), roles,
-            drift_settings, baseline=(artifacts.load_accepted_statistics(baseline.uri)
-                                      if baseline is not None else None), started=started)
+            current, schema,
+            _anomaly_findings(input_dict, stats_artifact, schema, False, roles.passthrough),
+            roles, drift_settings,
+            baseline=(artifacts.load_accepted_statistics(baseline.uri)
+                      if baseline is not None else None), started=started,
+            reported=_anomaly_findings(input_dict, stats_artifact, schema, True,
+                                       roles.passthrough))
         report.update({
             "baseline": ({"uri": baseline.uri, "id": baseline.id,
                           "source_statistics_id": baseline.get_int_custom_property(

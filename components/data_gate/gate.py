@@ -25,22 +25,26 @@ def merge_splits(findings: List[drift.Finding]) -> List[drift.Finding]:
 def judge(current: statistics_pb2.DatasetFeatureStatisticsList, schema: schema_pb2.Schema,
           anomalies: List[drift.Finding], roles: ColumnRoles, settings: DriftSettings,
           baseline: Optional[statistics_pb2.DatasetFeatureStatisticsList] = None,
-          started: Optional[float] = None) -> Dict[str, Any]:
+          started: Optional[float] = None,
+          reported: Optional[List[drift.Finding]] = None) -> Dict[str, Any]:
     """gate_report.json's content (without artifact ids); "accepted" says the verdict.
 
     `current`: this run's single-dataset statistics of the compared split;
-    `anomalies`: the schema findings of every split; `baseline`: the accepted
-    statistics of the last run whose data passed, None on the first run (then
-    drift is not measured).
+    `anomalies`: the schema findings of every split that stop a run;
+    `reported`: those only reported (new category values, passthrough
+    columns); `baseline`: the accepted statistics of the last run whose data
+    passed, None on the first run (then drift is not measured). Passthrough
+    columns are never compared for drift.
     """
     measurements: List[drift.Finding] = []
     checked = bool(settings.enabled and baseline is not None)
     if checked:
         measurements = drift.drift_measurements(drift.compare(
             current, baseline, schema, roles.label, settings.js_threshold,
-            settings.linf_threshold))
+            settings.linf_threshold, skip=roles.passthrough))
     findings = drift.drifted(measurements) + merge_splits(anomalies)
     report = {
+        "reported": [f.to_dict() for f in merge_splits(reported or [])],
         "accepted": not findings,
         "findings": [f.to_dict() for f in findings],
         "drift_measurements": [m.to_dict() for m in measurements],

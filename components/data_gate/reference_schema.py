@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import time
-from typing import Optional
+from typing import Iterable, Optional
 
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
@@ -89,12 +89,15 @@ def retire_if_columns_changed(output_dir: str, columns) -> Optional[str]:
 
 
 def write_reference_schema(output_dir: str, inferred_schema_file: str,
-                           label_column: Optional[str], run_id: Optional[str]) -> str:
+                           label_column: Optional[str], run_id: Optional[str],
+                           passthrough: Iterable[str] = (), max_missing_share: float = 0.0
+                           ) -> str:
     """Writes `<output>/reference/schema.pbtxt` from a run's inferred schema
     (relaxed, `drift.relax_schema`) and `reference.json` saying where it came
     from. Returns the schema's path."""
     path = schema_path(output_dir)
-    relaxed = drift.relax_schema(read_schema(inferred_schema_file), label_column)
+    relaxed = drift.relax_schema(read_schema(inferred_schema_file), label_column, passthrough,
+                                 max_missing_share)
     _write_atomic(path, text_format.MessageToString(relaxed))
     _write_atomic(os.path.join(reference_dir(output_dir), INFO_FILE), json.dumps({
         "schema_from": os.path.dirname(inferred_schema_file), "run_id": run_id,

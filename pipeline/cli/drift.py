@@ -21,7 +21,7 @@ FLAGS = (
     SettingFlag("--js-threshold", "drift.js_threshold", "Jensen-Shannon divergence above which "
                 "a numeric feature has drifted", type=float),
     SettingFlag("--linf-threshold", "drift.linf_threshold", "L-infinity distance above which "
-                "the label has drifted", type=float),
+                "the label or a categorical column has drifted", type=float),
     BEAM_ARG,
     METADATA_MYSQL,
 )
