@@ -1,8 +1,8 @@
 """The Beam pipeline of `score`: chunks -> RunInference -> part files -> one output CSV.
 
     Create(chunk specs) -> Reshuffle (spread over workers)
-      -> Read: seek + read one range, parse the features (pyarrow)
-      -> RunInference(SavedModelHandler): tf.saved_model.load, `score_features`
+      -> Read: seek + read one range, parse the model's columns (pyarrow)
+      -> RunInference(SavedModelHandler): tf.saved_model.load, `score_table`
       -> Write: input lines verbatim + ",<error>,<flag>[,<top_features>]", one part per chunk
       -> Concatenate: header + parts in chunk order -> temporary file -> rename
 
@@ -21,7 +21,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 
-from pipeline.batch_scoring.chunks import (Chunk, ChunkSpec, format_chunk, open_file,
+from pipeline.batch_scoring.chunks import (Chunk, ChunkSpec, Table, format_chunk, open_file,
                                            output_header, read_chunk)
 
 METRICS_NAMESPACE = "anomaly_score"
@@ -32,7 +32,7 @@ class SavedModelHandler(ModelHandler):
 
     `load_model` loads the SavedModel with `tf.saved_model.load` (Keras
     loading breaks in TFX 1.16, tensorflow/tfx#7782); `run_inference` calls
-    the `score_features` signature on the chunk's [n, d] float32 matrix.
+    the `score_table` signature on the chunk's numbers and strings.
     """
 
     def __init__(self, model_dir: str):
@@ -46,7 +46,8 @@ class SavedModelHandler(ModelHandler):
 
     def run_inference(self, batch: Sequence["Chunk"], model, inference_args=None
                       ) -> Iterable[PredictionResult]:
-        return [PredictionResult(chunk, model.score_matrix(chunk.features)) for chunk in batch]
+        return [PredictionResult(chunk, model.score_table(chunk.numbers, chunk.strings))
+                for chunk in batch]
 
     def get_num_bytes(self, batch: Sequence["Chunk"]) -> int:
         return sum(len(c.data) for c in batch)  # the default pickles the batch
@@ -62,14 +63,16 @@ class SavedModelHandler(ModelHandler):
 
 
 class _WritePart(beam.DoFn):
-    def __init__(self, parts_dir: str, feature_names: Sequence[str] = (), top_k: int = 0):
+    def __init__(self, parts_dir: str, feature_names: Sequence[str] = (), top_k: int = 0,
+                 sep: str = ","):
         self._parts_dir = parts_dir
-        self._feature_names, self._top_k = list(feature_names), int(top_k)
+        self._feature_names, self._top_k, self._sep = list(feature_names), int(top_k), sep
         self._rows = Metrics.counter(METRICS_NAMESPACE, "rows")
         self._flagged = Metrics.counter(METRICS_NAMESPACE, "flagged")
 
     def process(self, result: PredictionResult):
-        index, out, rows, flagged = format_chunk(result, self._feature_names, self._top_k)
+        index, out, rows, flagged = format_chunk(result, self._feature_names, self._top_k,
+                                                 self._sep)
         path = FileSystems.join(self._parts_dir, f"part-{index:08d}")
         with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             f.write(out)
@@ -116,17 +119,18 @@ def concatenate(parts: List[Tuple[int, str, int]], header: bytes, n_chunks: int,
     return output_path
 
 
-def build_pipeline(p: beam.Pipeline, chunks: List[ChunkSpec], header: bytes,
-                   columns: Sequence[str], features: Sequence[str], model_dir: str,
-                   parts_dir: str, expected_rows: int, tmp_path: str, output_path: str,
-                   top_k: int = 0):
+def build_pipeline(p: beam.Pipeline, chunks: List[ChunkSpec], header: bytes, table: Table,
+                   error_columns: Sequence[str], model_dir: str, parts_dir: str,
+                   expected_rows: int, tmp_path: str, output_path: str, top_k: int = 0):
+    """`table`: how to read the chunks (chunks.Table); `error_columns`: what top_features names."""
     parts = (p
              | "Chunks" >> beam.Create(chunks)
              | "Spread" >> beam.Reshuffle()
-             | "Read" >> beam.Map(read_chunk, list(columns), list(features))
+             | "Read" >> beam.Map(read_chunk, table)
              | "Score" >> RunInference(SavedModelHandler(model_dir))
-             | "Write" >> beam.ParDo(_WritePart(parts_dir, features, top_k)))
-    header = output_header(header, top_k)
+             | "Write" >> beam.ParDo(_WritePart(parts_dir, error_columns, top_k,
+                                                table.delimiter)))
+    header = output_header(header, top_k, table.delimiter)
     return (parts
             | "Collect" >> beam.combiners.ToList()
             | "Concatenate" >> beam.Map(concatenate, header, len(chunks), expected_rows,

@@ -8,12 +8,13 @@ from typing import Any, Dict, List, Optional, Sequence
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from components.columns import ColumnRoles
 from components.errors import InputError
 from components.input_checks import check_csv, read_header, resolve_csv_files
 from components.model import layout
 from components.model.explain import DEFAULT_K
 from pipeline.batch_scoring.beam_job import build_pipeline, counter, remove
-from pipeline.batch_scoring.chunks import plan_chunks
+from pipeline.batch_scoring.chunks import Table, plan_chunks
 from pipeline.batch_scoring.model_source import resolve_model
 
 from pipeline.batch_scoring.settings import DEFAULT_ROWS_PER_CHUNK
@@ -38,12 +39,17 @@ def score_csv(model: str, input_csv: str, output_csv: str,
         model_dir, registry = resolve_model(model, registry_uri, download_dir)
         metadata = layout.read_metadata(model_dir)
         features: List[str] = list(metadata["features"])
+        numbers, strings = layout.table_columns(metadata)
+        roles = ColumnRoles.from_dict(metadata.get("roles"))
         meta_label = metadata.get("label_column")
         header = read_header(input_csv)
         label_present = meta_label if meta_label and meta_label in header else None
         t0 = time.time()
+        # Empty cells are scored (the model imputes them); unseen categories too.
         info = check_csv(input_csv, label_column=label_present, expected_features=features,
-                         mode="score")
+                         mode="score", roles=ColumnRoles(numeric=tuple(numbers),
+                                                         passthrough=tuple(strings)),
+                         missing="impute", optional_columns=roles.passthrough)
         logging.info("input checked: %d rows in %.1f s", info.rows, time.time() - t0)
         files = resolve_csv_files(input_csv)
         out_abs = output_csv if "://" in output_csv else os.path.abspath(output_csv)
@@ -57,8 +63,11 @@ def score_csv(model: str, input_csv: str, output_csv: str,
         try:
             options = PipelineOptions(list(beam_args))
             p = beam.Pipeline(options=options)
-            build_pipeline(p, chunks, header_line, info.columns, features, model_dir,
-                           parts_dir, info.rows, tmp, out_abs, top_k=top_k)
+            build_pipeline(p, chunks, header_line,
+                           Table(tuple(info.columns), tuple(numbers), tuple(strings),
+                                 info.delimiter),
+                           layout.error_columns(metadata), model_dir, parts_dir, info.rows,
+                           tmp, out_abs, top_k=top_k)
             t0 = time.time()
             result = p.run()
             result.wait_until_finish()

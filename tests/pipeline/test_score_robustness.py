@@ -2,7 +2,9 @@
 
 `score` follows the input rules of `run` (components/input_checks) except that
 nothing is set aside: a row it cannot score is an error, because the output
-must have one row per input row. Every broken file gives exit 2 and one line
+must have one row per input row. Empty and `nan` cells are missing values,
+scored as in training; `;` files and a byte-order mark are read as `run` does.
+Every broken file gives exit 2 and one line
 `error: <file>:<row>: <column>: <problem>`, and the output path is left as it
 was (a previous file there is untouched, no temporary file is left); every
 valid file gives exactly one output row per input row.
@@ -10,6 +12,7 @@ valid file gives exactly one output row per input row.
 The model is a small real SavedModel with the production signatures
 (tests/helpers/savedmodels.py), so no pipeline run is needed.
 """
+import csv
 import io
 import os
 import re
@@ -61,9 +64,9 @@ GOOD = _good_text()
 CASES = {
     # name: (file bytes, expected error prefix after "error: <file>")
     "non_numeric": (_replace_cell(GOOD, 5, "x2", "abc").encode(), ":5: x2: "),
-    "empty_cell": (_replace_cell(GOOD, 7, "x1", "").encode(), ":7: x1: "),
-    "nan": (_replace_cell(GOOD, 3, "x0", "nan").encode(), ":3: x0: "),
     "inf": (_replace_cell(GOOD, 4, "x3", "-inf").encode(), ":4: x3: "),
+    "line_break_in_value": (_replace_cell(GOOD, 5, "x1", '"7\n"').encode(),
+                            ":5: a quoted value holds a line break"),
     "two_bad_rows_counted": (_replace_cell(_replace_cell(GOOD, 6, "x2", "abc"), 9, "x2", "x")
                              .encode(), ":6: x2: "),
     "label_not_0_1": (_replace_cell(GOOD, 8, "label", "2").encode(), ":8: label: "),
@@ -75,7 +78,6 @@ CASES = {
                                for i, line in enumerate(GOOD.split("\n"))).encode(), ":1: "),
     "duplicate_column": (GOOD.replace("x3,label", "x2,label", 1).encode(), ":1: "),
     "blank_column_name": (GOOD.replace("x3,label", "x3,label,", 1).encode(), ":1: "),
-    "semicolon_delimiter": (GOOD.replace(",", ";").encode(), ""),
     "not_utf8": (_replace_cell(GOOD, 6, "x1", "7").encode().replace(b",7,", b",7\xff,", 1),
                  ":6: "),
     "header_only": (GOOD.split("\n")[0].encode() + b"\n", ""),
@@ -110,7 +112,8 @@ def test_missing_input_file_is_exit_2(capsys, model_dir, tmp_path):
 
 
 @pytest.mark.parametrize("variant", ["crlf", "no_final_newline", "reordered_no_label",
-                                     "number_forms", "one_row"])
+                                     "number_forms", "one_row", "empty_and_nan_cells",
+                                     "semicolons", "byte_order_mark"])
 def test_valid_input_gives_one_output_row_per_input_row(variant, capsys, model_dir, tmp_path):
     text = _good_text(n=25)
     if variant == "crlf":
@@ -125,12 +128,17 @@ def test_valid_input_gives_one_output_row_per_input_row(variant, capsys, model_d
             text = _replace_cell(text, i + 2, "x1", form)
     elif variant == "one_row":
         text = "\n".join(text.split("\n")[:2]) + "\n"
+    elif variant == "empty_and_nan_cells":  # missing values: imputed as in training
+        text = _replace_cell(_replace_cell(text, 7, "x1", ""), 3, "x0", "nan")
+        text = _replace_cell(_replace_cell(text, 9, "x2", " NA "), 10, "x3", "Null")
+    sep = ";" if variant == "semicolons" else ","
     path = tmp_path / "in.csv"
-    path.write_bytes(text.encode())
+    path.write_bytes(("\ufeff" if variant == "byte_order_mark" else "").encode()
+                     + text.replace(",", sep).encode())
     code, out, err, output = _score(capsys, model_dir, path, tmp_path)
     assert code == 0, err[-3000:]
     in_rows = [line for line in text.replace("\r\n", "\n").split("\n")[1:] if line]
-    scored = pd.read_csv(output)
+    scored = pd.read_csv(output, sep=sep)
     assert len(scored) == len(in_rows)
     assert list(scored.columns[-3:]) == ["reconstruction_error", "is_anomaly", "top_features"]
     assert np.isfinite(scored["reconstruction_error"]).all()
@@ -138,4 +146,9 @@ def test_valid_input_gives_one_output_row_per_input_row(variant, capsys, model_d
     with open(output, newline="") as f:
         out_lines = [line for line in f.read().replace("\r\n", "\n").split("\n") if line]
     for src, line in zip(in_rows, out_lines[1:]):
-        assert line.rsplit(",", 3)[0] == src  # input cells copied verbatim, in order
+        # input cells copied verbatim, in order, with the input's delimiter; the
+        # top_features cell ("x1:0.5;x0:0.3") is quoted when it holds the delimiter
+        assert line.startswith(src.replace(",", sep) + sep)
+        cells = next(csv.reader([line], delimiter=sep))
+        assert len(cells) == len(src.split(",")) + 3
+        assert {part.split(":")[0] for part in cells[-1].split(";")} <= set(FEATURES)
