@@ -1,6 +1,7 @@
 """The one place settings are composed and merged.
 
 Each component owns its settings section (a frozen dataclass beside it):
+`columns` (components/columns.py: column roles and how they are inferred),
 `model` (components/model/settings.py), `threshold` and `evaluation`
 (components/evaluator/settings.py), `drift` (components/data_gate/settings.py).
 This module adds the pipeline's own sections (`data`: what to read and how to
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from components import settings
+from components.columns import ColumnSettings
 from components.data_gate.settings import DriftSettings
 from components.evaluator.settings import EvaluationSettings, ThresholdSettings
 from components.example_gen.csv_to_examples import EXAMPLE_FORMATS
@@ -55,6 +57,11 @@ class DataSettings:
     # (GZIP TFRecords of tf.Examples, the stock layout, for stock components
     # such as BulkInferrer or TFMA's Evaluator added downstream).
     example_format: str = "parquet"
+    # The CSV delimiter; None: detected from the header (',', ';', tab, '|').
+    delimiter: Optional[str] = None
+    # Fewer data rows than this (after quarantine) is refused before the DAG
+    # runs: the split needs rows on both sides and the model enough to fit.
+    min_rows: int = 30
 
     def problems(self) -> List[str]:
         from pipeline import spans  # pure Python, cheap
@@ -65,6 +72,11 @@ class DataSettings:
              "data.window must be an integer >= 1"),
             (self.example_format in EXAMPLE_FORMATS,
              f"data.example_format must be one of {', '.join(EXAMPLE_FORMATS)}"),
+            (self.delimiter is None or (len(self.delimiter) == 1 and self.delimiter not in
+                                        "\"\r\n"),
+             "data.delimiter must be one character (not a quote or a line break)"),
+            (isinstance(self.min_rows, int) and self.min_rows >= 2,
+             "data.min_rows must be an integer >= 2"),
         ]
         out = [message for ok, message in checks if not ok]
         if self.span_pattern is not None and spans.pattern_problem(self.span_pattern):
@@ -95,6 +107,7 @@ class AirflowSettings:
 @dataclass(frozen=True)
 class PipelineConfig:
     data: DataSettings = field(default_factory=DataSettings)
+    columns: ColumnSettings = field(default_factory=ColumnSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
     threshold: ThresholdSettings = field(default_factory=ThresholdSettings)
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
@@ -142,8 +155,8 @@ class PipelineConfig:
         from pipeline import metadata  # pure Python, cheap
 
         out: List[str] = []
-        for section in (self.data, self.model, self.threshold, self.evaluation, self.drift,
-                        self.airflow):
+        for section in (self.data, self.columns, self.model, self.threshold, self.evaluation,
+                        self.drift, self.airflow):
             out += section.problems()
         checks = [
             (self.runner in RUNNERS, f"runner must be one of {', '.join(RUNNERS)}"),

@@ -47,21 +47,24 @@ COMPONENT_IDS = (
 )
 
 
-def example_gen_component(cfg: PipelineConfig, input_base: str, input_pattern: str,
-                          range_config=None):
+def example_gen_component(cfg: PipelineConfig, plan, range_config=None):
     """The CsvExampleGen node as `create_pipeline` builds it (also the span backfill's)."""
-    return csv_example_gen(input_base, input_pattern, cfg.data.eval_ratio,
-                           cfg.data.example_format, range_config=range_config)
+    return csv_example_gen(plan.input_base, plan.pattern, cfg.data.eval_ratio,
+                           cfg.data.example_format, range_config=range_config,
+                           roles=_roles(cfg, plan), delimiter=plan.delimiter)
 
 
-def column_roles(cfg: PipelineConfig) -> ColumnRoles:
-    return ColumnRoles(label=cfg.data.label_column)
+def _roles(cfg: PipelineConfig, plan) -> ColumnRoles:
+    roles = plan.roles if plan is not None else ColumnRoles()
+    return roles if roles.label == cfg.data.label_column else ColumnRoles.from_dict(
+        {**roles.to_dict(), "label": cfg.data.label_column})
 
 
-def component_configs(cfg: PipelineConfig) -> Dict[str, Dict[str, Any]]:
+def component_configs(cfg: PipelineConfig, plan=None) -> Dict[str, Dict[str, Any]]:
     """What each component receives: only what changes its result (so a new
-    --output keeps the cache valid)."""
-    d, roles = cfg.to_dict(), column_roles(cfg)
+    --output keeps the cache valid). `plan`: the input plan (pipeline/inputs.py)
+    whose column roles every component gets."""
+    d, roles = cfg.to_dict(), _roles(cfg, plan)
     return {
         "transform": component_config(roles),
         "trainer": component_config(roles, model=d["model"]),
@@ -90,14 +93,15 @@ def registry_config(cfg: PipelineConfig) -> Dict[str, Any]:
 
 def create_pipeline(
     cfg: PipelineConfig,
-    input_base: str,
-    input_pattern: str = "*.csv",
+    plan,
     metadata_connection_config=None,
     beam_pipeline_args: Optional[List[str]] = None,
 ) -> tfx_pipeline.Pipeline:
-    """Builds the TFX pipeline for `cfg`, reading CSVs under `input_base`."""
-    configs = component_configs(cfg)
-    example_gen = example_gen_component(cfg, input_base, input_pattern)
+    """Builds the TFX pipeline for `cfg` on the input `plan` (pipeline/inputs.InputPlan:
+    where the CSVs are, their delimiter, the column roles)."""
+    configs = component_configs(cfg, plan)
+    input_pattern = plan.pattern
+    example_gen = example_gen_component(cfg, plan)
     # Span inputs with --window K: Transform and the Trainer read the newest K
     # ingested spans (pipeline/span_window.py); everything else the newest span.
     training_examples, span_nodes = example_gen.outputs["examples"], []

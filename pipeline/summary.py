@@ -7,7 +7,7 @@ never from guesses about directory layout.
 import json
 import logging
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
 from components.data_gate import artifacts as gate_artifacts
 from components.data_gate import reference_schema
@@ -108,7 +108,8 @@ def registry_summary(pushed) -> Optional[Dict[str, Any]]:
 
 
 def data_gate_summary(rec: RunRecord, output_dir: str, label_column: Optional[str],
-                      pushed: bool) -> Dict[str, Any]:
+                      pushed: bool, passthrough: Sequence[str] = (),
+                      max_missing_share: float = 0.0) -> Dict[str, Any]:
     """The summary's `data_gate` part; after the first push, writes the reference
     schema (components/data_gate/reference_schema.py) from this run's inferred
     schema. Never raises: the run itself succeeded."""
@@ -126,7 +127,9 @@ def data_gate_summary(rec: RunRecord, output_dir: str, label_column: Optional[st
                                    key=lambda m: -(m.get("value") or 0))[:3]]
             out.update({"accepted": bool(report.get("accepted")),
                         "drift_checked": bool(report.get("drift_checked")),
-                        "largest_drift": top, "report": report_path})
+                        "largest_drift": top, "report": report_path,
+                        "reported": [f.get("feature", "") + ": " + f.get("text", "")
+                                     for f in report.get("reported") or []]})
         path = reference_schema.schema_path(output_dir)
         created = False
         if pushed and not os.path.exists(path):
@@ -134,7 +137,7 @@ def data_gate_summary(rec: RunRecord, output_dir: str, label_column: Optional[st
             if schema_art is not None:
                 reference_schema.write_reference_schema(
                     output_dir, os.path.join(schema_art.uri, reference_schema.SCHEMA_FILE),
-                    label_column, rec.run.name)
+                    label_column, rec.run.name, passthrough, max_missing_share)
                 created = True
         out["reference_schema"] = path if os.path.exists(path) else None
         out["reference_schema_created"] = created

@@ -46,6 +46,22 @@ def int_list(text: str) -> List[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got '{text}'")
 
 
+def name_list(text: str) -> List[str]:
+    """Comma-separated column names (`--categorical-columns a,b`)."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated column names, got '{text}'")
+    return names
+
+
+def delimiter(text: str) -> str:
+    """One character; `tab` or `\\t` for a tab."""
+    value = "\t" if text in ("tab", "\\t", "\t") else text
+    if len(value) != 1:
+        raise argparse.ArgumentTypeError(f"expected one character (or 'tab'), got '{text}'")
+    return value
+
+
 def positive_int(text: str) -> int:
     try:
         v = int(text)
@@ -158,6 +174,28 @@ SPAN_FLAGS = (
     SettingFlag("--span-pattern", "data.span_pattern", "span folders under --data as "
                 "CsvExampleGen reads them, e.g. 'span-{SPAN}/*.csv' or '{YYYY}-{MM}-{DD}/*.csv'",
                 metavar="PATTERN", default_text="detected from the folder names"),
+)
+COLUMN_FLAGS = (
+    SettingFlag("--categorical-columns", "columns.categorical", "columns to treat as "
+                "categories (one-hot through TFT's vocabulary), whatever the rules infer",
+                type=name_list, metavar="A,B", default_text="inferred"),
+    SettingFlag("--passthrough-columns", "columns.passthrough", "columns that are never a "
+                "model input (ids, keys, timestamps, text): copied to every output",
+                type=name_list, metavar="A,B", default_text="inferred"),
+    SettingFlag("--numeric-columns", "columns.numeric", "columns to treat as numbers "
+                "(z-scored), whatever the rules infer", type=name_list, metavar="A,B",
+                default_text="inferred"),
+    SettingFlag("--time-features", "columns.time_features", "ISO 8601 timestamp columns that "
+                "also feed hour-of-day and day-of-week inputs", type=name_list,
+                metavar="COL"),
+    SettingFlag("--max-categories", "columns.max_categories", "a text column with at most this "
+                "many distinct values is categorical; also its vocabulary's size", type=int,
+                metavar="N"),
+    SettingFlag("--missing", "columns.missing", "empty numeric cells: impute (the train mean, "
+                "plus a missing-indicator input) or quarantine (set the rows aside)",
+                choices=("impute", "quarantine")),
+    SettingFlag("--delimiter", "data.delimiter", "the CSV delimiter ('tab' for a tab)",
+                type=delimiter, metavar="CHAR", default_text="detected: ',', ';', tab or '|'"),
 )
 METADATA_MYSQL = SettingFlag(
     "--metadata-mysql", "metadata_mysql", "ML Metadata in MySQL instead of "

@@ -5,8 +5,8 @@ import json
 import sys
 
 from pipeline import config as config_lib
-from pipeline.cli.common import (BEAM_ARG, CONFIG_FILE_HELP, EXIT_OK, SPAN_FLAGS, SettingFlag,
-                                 UsageError, add_flags, overrides)
+from pipeline.cli.common import (BEAM_ARG, COLUMN_FLAGS, CONFIG_FILE_HELP, EXIT_OK, SPAN_FLAGS,
+                                 SettingFlag, UsageError, add_flags, overrides)
 from pipeline.runners.kubeflow_v2 import DEFAULT_IMAGE, TARGETS
 FLAGS = (
     SettingFlag("--data", "data.path", "CSV file, directory of CSVs, or directory of span "
@@ -24,6 +24,7 @@ FLAGS = (
     BEAM_ARG,
     SettingFlag("--no-cache", "enable_cache", "disable Vertex/KFP caching", store=False),
     *SPAN_FLAGS,
+    *COLUMN_FLAGS,
 )
 
 

@@ -6,20 +6,22 @@ import logging
 import os
 import sys
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
+from components.columns import ColumnRoles
 from components.evaluator.thresholds import DEFAULT_PARAMS, METHODS
 from components.model.settings import AUTO_BATCH_MIN, AUTO_BATCH_STEPS
 from pipeline import config as config_lib
-from pipeline.cli.common import (BEAM_ARG, CONFIG_FILE_HELP, EXIT_OK, METADATA_MYSQL, SPAN_FLAGS,
-                                 SettingFlag, UsageError, add_flags, int_list, kv_number,
-                                 overrides)
+from pipeline.cli.common import (BEAM_ARG, COLUMN_FLAGS, CONFIG_FILE_HELP, EXIT_OK,
+                                 METADATA_MYSQL, SPAN_FLAGS, SettingFlag, UsageError, add_flags,
+                                 int_list, kv_number, overrides)
 
 _AUTO = DEFAULT_PARAMS["auto"]
 GENERAL = (
     SettingFlag("--data", "data.path", "CSV file, directory of CSV files, or directory of span "
-                "folders, with a header row; every column but the label is a numeric feature",
-                default_text="required", required=True),
+                "folders, with a header row; each column's role (numeric, categorical, "
+                "passthrough) is inferred and shown in the summary", default_text="required",
+                required=True),
     SettingFlag("--label-column", "data.label_column", "label column (1 = anomaly, 0 = normal): "
                 "never a model input; training uses normal rows only, metrics are reported"),
     SettingFlag("--output", "output", "output directory: pipeline root, metadata, pushed models"),
@@ -89,7 +91,7 @@ EXECUTION = (
     *SPAN_FLAGS,
     METADATA_MYSQL,
 )
-FLAGS = GENERAL + MODEL + EVALUATION + EXECUTION
+FLAGS = GENERAL + COLUMN_FLAGS + MODEL + EVALUATION + EXECUTION
 
 
 def add_parser(sub) -> None:
@@ -103,6 +105,7 @@ def add_parser(sub) -> None:
     g = r.add_argument_group("data and output")
     add_flags(g, GENERAL)
     r.add_argument("--config", help=CONFIG_FILE_HELP)
+    add_flags(r.add_argument_group("columns (components/columns.py: the rules)"), COLUMN_FLAGS)
     add_flags(r.add_argument_group("model"), MODEL)
     add_flags(r.add_argument_group("threshold and blessing"), EVALUATION)
     x = r.add_argument_group("execution")
@@ -121,22 +124,26 @@ def build(a: argparse.Namespace) -> config_lib.PipelineConfig:
     return config_lib.load(a.config, values)
 
 
-def served_features(cfg) -> Optional[List[str]]:
-    """Features of the newest model pushed under --output, None when there is none.
+def served_model(cfg) -> Tuple[Optional[List[str]], Optional[ColumnRoles]]:
+    """(every column but the label, the column roles) of the newest model pushed under
+    --output; (None, None) when there is none.
 
     New data with a column missing or extra compared with the served model is
-    refused before any work (--allow-schema-change to retrain on a new layout).
-    A served model whose metadata cannot be read is an error naming it: the
-    guard must not switch itself off.
+    refused before any work (--allow-schema-change to retrain on a new layout),
+    and a retrain keeps the served model's roles (pipeline/inputs.py). A served
+    model whose metadata cannot be read is an error naming it: the guard must
+    not switch itself off.
     """
     from components.errors import InputError
     from components.model import layout
 
     newest = layout.newest_version_dir(cfg.serving_dir)
     if newest is None:
-        return None
+        return None, None
     try:
-        return layout.model_features(newest)
+        metadata = layout.read_metadata(newest)
+        roles = ColumnRoles.from_dict(metadata.get("roles"))
+        return list(metadata["features"]) + list(roles.passthrough), roles
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise InputError(layout.asset_path(newest, layout.METADATA_FILE), problem=(
             f"the served model's metadata cannot be read ({type(e).__name__}: {e}); repair or "
@@ -149,8 +156,11 @@ def cmd(a: argparse.Namespace) -> int:
     started = time.time()
     cfg = build(a)
     os.makedirs(cfg.output_dir, exist_ok=True)
-    expected = None if a.allow_schema_change else served_features(cfg)
-    plan = inputs.plan(cfg, quarantine=True, expected_features=expected)
+    expected, served_roles = (None, None) if a.allow_schema_change else served_model(cfg)
+    plan = inputs.plan(cfg, quarantine=True, expected_features=expected,
+                       served_roles=served_roles)
+    for note in plan.notes:
+        print(f"note: {note}", file=sys.stderr)
     if a.allow_schema_change:  # other columns: the data gate's reference schema goes too
         from components.data_gate import reference_schema
 
@@ -168,7 +178,7 @@ def cmd(a: argparse.Namespace) -> int:
 
             prefetch.start()  # MLflow and matplotlib, for the Pusher and the report
         backfilled = inputs.backfill(cfg, plan, connection)  # window spans not ingested
-        runner.run(cfg, plan.input_base, plan.pattern)
+        runner.run(cfg, plan)
     mysql = connection if cfg.metadata_mysql else None
     record = lineage.RunRecord(cfg.metadata_path, mysql, cfg.pipeline_name)
     summary: Dict[str, Any] = summary_lib.summarize(record, cfg.output_dir)
@@ -176,6 +186,7 @@ def cmd(a: argparse.Namespace) -> int:
         summary["spans"] = inputs.span_summary(cfg, plan, backfilled, record)
     summary["quarantined_rows"] = plan.quarantined_rows
     summary["data_rows"] = plan.rows
+    summary.update(plan.summary())
     summary["output"] = cfg.output_dir
     if summary["pushed_model"]:
         print(f"pushed model: {summary['pushed_model']}", file=sys.stderr)
@@ -187,7 +198,9 @@ def cmd(a: argparse.Namespace) -> int:
               f"{summary['registry']['error']}", file=sys.stderr)
     # The data gate's result; after the first push, the reference schema.
     summary["data_gate"] = summary_lib.data_gate_summary(
-        record, cfg.output_dir, cfg.data.label_column, pushed=bool(summary["pushed_model"]))
+        record, cfg.output_dir, cfg.data.label_column, pushed=bool(summary["pushed_model"]),
+        passthrough=plan.roles.passthrough, max_missing_share=(
+            cfg.drift.max_missing_share if cfg.columns.missing == "impute" else 0.0))
     summary["seconds"] = round(time.time() - started, 2)
     print(json.dumps(summary, sort_keys=True), flush=True)
     return EXIT_OK

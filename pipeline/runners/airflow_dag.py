@@ -129,9 +129,10 @@ def _tfx_dag(cfg, dag_args: Dict[str, Any]):
     from pipeline.runners.in_process import tune_in_process_runner
 
     tune_in_process_runner()  # the tasks run in the processes that parse this file
-    where = inputs.locate(cfg)
+    # The roles and the delimiter from a sample of the data's first rows (no full check:
+    # that is the `check_inputs` task's).
     tfx_pipeline = create_pipeline(
-        cfg, where.input_base, where.pattern, metadata_connection_config=connection_config(cfg),
+        cfg, inputs.plan_without_checks(cfg), metadata_connection_config=connection_config(cfg),
         # In-process DirectRunner in each task (fastest here, and with no Beam
         # args TFX skips staging an sdist of itself per task); `beam_args` in
         # the config (--beam-arg style) override, e.g. a PortableRunner.

@@ -19,14 +19,15 @@ def beam_args(cfg: PipelineConfig):
     return args
 
 
-def run(cfg: PipelineConfig, input_base: str, input_pattern: str) -> None:
+def run(cfg: PipelineConfig, plan) -> None:
+    """Runs the DAG on the input `plan` (pipeline/inputs.InputPlan)."""
     from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
 
     from pipeline.runners.in_process import tune_in_process_runner
 
     tune_in_process_runner()
 
-    pipeline = create_pipeline(cfg, input_base, input_pattern,
+    pipeline = create_pipeline(cfg, plan,
                                metadata_connection_config=metadata.connection_config(cfg),
                                beam_pipeline_args=beam_args(cfg))
     BeamDagRunner().run(pipeline)

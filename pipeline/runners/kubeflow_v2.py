@@ -46,9 +46,10 @@ def build_spec(cfg: PipelineConfig, image: str = DEFAULT_IMAGE,
     from pipeline import inputs
     from pipeline.dag import create_pipeline
 
-    where = inputs.locate(cfg)  # nothing is read: --data may be on object storage
-    pipeline = create_pipeline(cfg, where.input_base, where.pattern,
-                               metadata_connection_config=None,
+    # Nothing is read from remote data: the roles come from a sample of a local
+    # --data, else from the `columns` settings (pipeline/inputs.py).
+    plan = inputs.plan_without_checks(cfg)
+    pipeline = create_pipeline(cfg, plan, metadata_connection_config=None,
                                beam_pipeline_args=list(cfg.beam_args))
     runner = v2.KubeflowV2DagRunner(
         config=v2.KubeflowV2DagRunnerConfig(default_image=image, display_name=display_name))

@@ -4,7 +4,8 @@ from pipeline.config import PipelineConfig
 from pipeline.dag import create_pipeline
 
 
-def run(cfg: PipelineConfig, input_base: str, input_pattern: str) -> None:
+def run(cfg: PipelineConfig, plan) -> None:
+    """Runs the DAG on the input `plan` (pipeline/inputs.InputPlan)."""
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
     from pipeline.runners.in_process import tune_in_process_runner
@@ -12,7 +13,7 @@ def run(cfg: PipelineConfig, input_base: str, input_pattern: str) -> None:
     tune_in_process_runner()
 
     pipeline = create_pipeline(
-        cfg, input_base, input_pattern,
+        cfg, plan,
         metadata_connection_config=metadata.connection_config(cfg),
         # No Beam args: the in-memory DirectRunner (its default; measured
         # fastest here, multi_processing/multi_threading were slower on 2

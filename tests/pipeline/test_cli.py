@@ -47,12 +47,26 @@ def test_missing_data_file_names_the_file(main, tmp_path):
 
 def test_bad_value_names_file_row_and_column(main, tmp_path):
     data = tmp_path / "bad.csv"
-    data.write_text("a,b,label\n1,2,0\n3,oops,0\n5,6,1\n")
+    # b is a number column (39 of 40 cells are numbers), so 'oops' is an error
+    rows = [f"{i % 9 * 0.5},{i % 7 * 1.5},0" for i in range(40)]
+    rows[1] = "1,oops,0"
+    data.write_text("a,b,label\n" + "\n".join(rows) + "\n")
     code, _, err = main("run", "--data", str(data), "--label-column", "label",
                          "--output", str(tmp_path / "o"))
     line = one_error_line(err)
     assert code == 2
-    assert f"{data}:3: b:" in line and "oops" in line
+    assert f"{data}:3: b:" in line and "oops" in line and "--categorical-columns" in line
+
+
+def test_too_few_rows_is_refused_before_the_dag(main, tmp_path):
+    data = tmp_path / "tiny.csv"
+    data.write_text("a,b,label\n1,2,0\n3,4,0\n5,6,1\n")
+    code, _, err = main("run", "--data", str(data), "--label-column", "label",
+                         "--output", str(tmp_path / "o"))
+    assert code == 2
+    assert one_error_line(err) == (f"error: {data}: 3 data rows; at least 30 are needed to "
+                                   f"train and evaluate a model (data.min_rows)")
+    assert not (tmp_path / "o" / "serving").exists()
 
 
 def test_label_column_missing(main, tmp_path):

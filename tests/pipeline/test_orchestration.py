@@ -123,7 +123,8 @@ def test_plan_checks_only_the_window_and_refuses_mismatched_columns(tmp_path):
     # span-1 is outside a window of 2, so its broken file is not read.
     (data / "span-1" / "part.csv").write_text("garbage\x00\n")
     cfg = build_config(overrides={"data": {"path": str(data), "label_column": "label",
-                                           "window": 2}, "output": str(tmp_path / "out")})
+                                           "window": 2, "min_rows": 2},
+                                  "output": str(tmp_path / "out")})
     plan = inputs.plan(cfg)
     assert [s.name for s in plan.selected] == ["span-2", "span-3"]
     assert plan.newest.number == 3 and plan.rows == 4 and plan.quarantined_rows == 0
@@ -137,9 +138,11 @@ def test_plan_checks_only_the_window_and_refuses_mismatched_columns(tmp_path):
 def test_quarantined_span_rows_move_the_input_to_a_clean_mirror(tmp_path):
     data = _span_tree(tmp_path / "data", ["span-1", "span-2"],
                       rows="1,2,0\n3,4,0\n5,6,0\n")
-    (data / "span-2" / "part.csv").write_text(HEADER + "1,2,0\n,4,0\n5,6,0\n")
+    # an infinite value is set aside (empty cells are imputed by default)
+    (data / "span-2" / "part.csv").write_text(HEADER + "1,2,0\ninf,4,0\n5,6,0\n")
     cfg = build_config(overrides={"data": {"path": str(data), "label_column": "label",
-                                           "window": 2}, "output": str(tmp_path / "out")})
+                                           "window": 2, "min_rows": 2},
+                                  "output": str(tmp_path / "out")})
     plan = inputs.plan(cfg)
     assert plan.quarantined_rows == 1
     mirror = tmp_path / "out" / "quarantine" / "spans"
@@ -212,7 +215,7 @@ def test_window_adds_the_resolver_only_for_span_inputs():
     from pipeline.span_window import SPAN_WINDOW_RESOLVER_ID
 
     cfg = build_config(overrides={"data": {"window": 3}, "output": "/tmp/x"})
-    p = create_pipeline(cfg, "/data", spans.SPAN_PATTERN)
+    p = create_pipeline(cfg, inputs.InputPlan("/data", spans.SPAN_PATTERN))
     ids = [c.id for c in p.components]
     assert SPAN_WINDOW_RESOLVER_ID in ids
     by_id = {c.id: c for c in p.components}
@@ -223,7 +226,7 @@ def test_window_adds_the_resolver_only_for_span_inputs():
     assert by_id["Trainer"].inputs["examples"] is window.outputs["examples"]
     assert by_id["StatisticsGen"].inputs["examples"] is \
         by_id["CsvExampleGen"].outputs["examples"]
-    plain = create_pipeline(cfg, "/data", "*.csv")
+    plain = create_pipeline(cfg, inputs.InputPlan("/data", "*.csv"))
     assert SPAN_WINDOW_RESOLVER_ID not in [c.id for c in plain.components]
 
 
