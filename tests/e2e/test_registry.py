@@ -10,12 +10,6 @@ scores like direct SavedModel calls.
 """
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import numpy as np
 import pandas as pd
@@ -60,8 +54,6 @@ def runs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def versions(runs):
-    from components.registry import client
-
     return registry_helpers.list_versions(runs["uri"], NAME)
 
 
@@ -142,51 +134,11 @@ def test_pyfunc_champion_equals_savedmodel(runs, monkeypatch):
     assert 0 < got["is_anomaly"].sum() < len(df)
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_mlflow_models_serve_answers_invocations(runs):
-    port = _free_port()
-    env = dict(os.environ, MLFLOW_TRACKING_URI=runs["uri"],
-               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
-    log = open(runs["root"] / "serve.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{NAME}@champion",
-         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=runs["root"],
-        start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 240
-        while True:
-            assert proc.poll() is None, (runs["root"] / "serve.log").read_text()[-3000:]
-            try:
-                with urllib.request.urlopen(base + "/ping", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.time() < deadline, "server did not come up in 240 s"
-            time.sleep(1)
-        df = _frame(seed=5, n=50)
-        body = json.dumps({"dataframe_split": {"columns": list(df.columns),
-                                               "data": df.to_numpy().tolist()}}).encode()
-        req = urllib.request.Request(base + "/invocations", data=body,
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=60) as r:
-            assert r.status == 200
-            predictions = json.loads(r.read())["predictions"]
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-        log.close()
+    df = _frame(seed=5, n=50)
+    with registry_helpers.mlflow_serve(runs["uri"], f"models:/{NAME}@champion",
+                                       runs["root"]) as base:
+        predictions = registry_helpers.invoke(base, df.columns, df.to_numpy().tolist())
     direct = SavedModelScorer(runs["second"]["pushed_model"])
     want = direct.score_matrix(df[direct.features].to_numpy(np.float32))
     assert len(predictions) == len(df)

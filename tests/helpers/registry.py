@@ -1,4 +1,14 @@
-"""Reading the MLflow registry back in tests (the pipeline itself only writes to it)."""
+"""The MLflow registry in tests: reading it back (the pipeline itself only writes to it) and
+`mlflow models serve` started and stopped by the test."""
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from typing import Any, Dict, List, Optional
 
 
@@ -22,3 +32,57 @@ def champion_version(uri: str, name: str) -> Optional[str]:
     with client._local_store(uri):
         mv = client._alias_version(client._client(uri), name, client.CHAMPION)
     return str(mv.version) if mv is not None else None
+
+
+@contextlib.contextmanager
+def mlflow_serve(tracking_uri: str, model_uri: str, workdir, timeout: float = 240):
+    """`mlflow models serve -m MODEL_URI` on a free loopback port, started and stopped here;
+    yields its base URL once /ping answers. Its output goes to WORKDIR/serve.log."""
+    port = _free_port()
+    env = dict(os.environ, MLFLOW_TRACKING_URI=tracking_uri,
+               PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    log_path = os.path.join(str(workdir), "serve.log")
+    log = open(log_path, "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri,
+         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(workdir),
+        start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + timeout
+        while True:
+            assert proc.poll() is None, open(log_path).read()[-3000:]
+            try:
+                with urllib.request.urlopen(base + "/ping", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.time() < deadline, f"server did not come up in {timeout:.0f} s"
+            time.sleep(1)
+        yield base
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        log.close()
+
+
+def invoke(base: str, columns, rows) -> List[Dict[str, Any]]:
+    """POST /invocations with a `dataframe_split` body; the predictions."""
+    body = json.dumps({"dataframe_split": {"columns": list(columns), "data": rows}}).encode()
+    req = urllib.request.Request(base + "/invocations", data=body,
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        assert r.status == 200
+        return json.loads(r.read())["predictions"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
