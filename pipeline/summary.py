@@ -7,8 +7,9 @@ never from guesses about directory layout.
 import json
 import logging
 import os
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional
 
+from components.columns import ColumnRoles
 from components.data_gate import artifacts as gate_artifacts
 from components.data_gate import reference_schema
 from components.evaluator import artifacts as eval_artifacts
@@ -108,7 +109,7 @@ def registry_summary(pushed) -> Optional[Dict[str, Any]]:
 
 
 def data_gate_summary(rec: RunRecord, output_dir: str, label_column: Optional[str],
-                      pushed: bool, passthrough: Sequence[str] = (),
+                      pushed: bool, roles: Optional[ColumnRoles] = None,
                       max_missing_share: float = 0.0) -> Dict[str, Any]:
     """The summary's `data_gate` part; after the first push, writes the reference
     schema (components/data_gate/reference_schema.py) from this run's inferred
@@ -137,7 +138,7 @@ def data_gate_summary(rec: RunRecord, output_dir: str, label_column: Optional[st
             if schema_art is not None:
                 reference_schema.write_reference_schema(
                     output_dir, os.path.join(schema_art.uri, reference_schema.SCHEMA_FILE),
-                    label_column, rec.run.name, passthrough, max_missing_share)
+                    label_column, rec.run.name, roles, max_missing_share)
                 created = True
         out["reference_schema"] = path if os.path.exists(path) else None
         out["reference_schema_created"] = created

@@ -18,11 +18,12 @@ import json
 import logging
 import os
 import time
-from typing import Iterable, Optional
+from typing import Dict, Optional
 
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from components.columns import ColumnRoles
 from components.data_gate import drift
 
 REFERENCE_DIR = "reference"
@@ -90,20 +91,41 @@ def retire_if_columns_changed(output_dir: str, columns) -> Optional[str]:
 
 def write_reference_schema(output_dir: str, inferred_schema_file: str,
                            label_column: Optional[str], run_id: Optional[str],
-                           passthrough: Iterable[str] = (), max_missing_share: float = 0.0
+                           roles: Optional[ColumnRoles] = None, max_missing_share: float = 0.0
                            ) -> str:
     """Writes `<output>/reference/schema.pbtxt` from a run's inferred schema
-    (relaxed, `drift.relax_schema`) and `reference.json` saying where it came
-    from. Returns the schema's path."""
+    (relaxed, `drift.relax_schema`; each feature tagged with its role,
+    `role:<numeric|categorical|passthrough|label>`) and `reference.json` saying
+    where it came from. Returns the schema's path."""
     path = schema_path(output_dir)
-    relaxed = drift.relax_schema(read_schema(inferred_schema_file), label_column, passthrough,
-                                 max_missing_share)
+    roles = roles or ColumnRoles(label=label_column)
+    relaxed = tag_roles(drift.relax_schema(read_schema(inferred_schema_file), label_column,
+                                           roles.passthrough, max_missing_share), roles)
     _write_atomic(path, text_format.MessageToString(relaxed))
     _write_atomic(os.path.join(reference_dir(output_dir), INFO_FILE), json.dumps({
         "schema_from": os.path.dirname(inferred_schema_file), "run_id": run_id,
         "label_column": label_column}, indent=2, sort_keys=True))
     logging.info("reference schema written to %s", path)
     return path
+
+
+ROLE_TAG = "role:"
+
+
+def tag_roles(schema: schema_pb2.Schema, roles: ColumnRoles) -> schema_pb2.Schema:
+    """`schema` with each feature's `annotation.tag` holding `role:<role>` (replacing an
+    older role tag): the roles live in the schema as in the model's metadata."""
+    for f in schema.feature:
+        tags = [t for t in f.annotation.tag if not t.startswith(ROLE_TAG)]
+        del f.annotation.tag[:]
+        f.annotation.tag.extend(tags + [ROLE_TAG + roles.role_of(f.name)])
+    return schema
+
+
+def roles_in(schema: schema_pb2.Schema) -> Dict[str, str]:
+    """{feature: role} from the role tags of `schema` (empty for an untagged schema)."""
+    return {f.name: t[len(ROLE_TAG):] for f in schema.feature for t in f.annotation.tag
+            if t.startswith(ROLE_TAG)}
 
 
 def infer_schema(stats) -> schema_pb2.Schema:

@@ -199,7 +199,7 @@ def cmd(a: argparse.Namespace) -> int:
     # The data gate's result; after the first push, the reference schema.
     summary["data_gate"] = summary_lib.data_gate_summary(
         record, cfg.output_dir, cfg.data.label_column, pushed=bool(summary["pushed_model"]),
-        passthrough=plan.roles.passthrough, max_missing_share=(
+        roles=plan.roles, max_missing_share=(
             cfg.drift.max_missing_share if cfg.columns.missing == "impute" else 0.0))
     summary["seconds"] = round(time.time() - started, 2)
     print(json.dumps(summary, sort_keys=True), flush=True)

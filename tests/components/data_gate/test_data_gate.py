@@ -264,3 +264,88 @@ def test_gate_reports_schema_anomalies_of_every_split(tfdv, tmp_path):
         _gate(inputs, outputs)
     assert ("feature x2: missing in 14% of rows (at most 0% expected) (train, eval split)"
             in str(info.value))
+
+
+# --------------------------------------------------------------------------- mixed tables
+
+
+def _mixed(n, seed, countries=("DE", "FR", "NL"), p=(0.7, 0.2, 0.1), empty=0.0):
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({
+        "txn_id": [f"T{seed}-{i}" for i in range(n)],           # passthrough: new every span
+        "country": rng.choice(list(countries), size=n, p=list(p)),
+        "amount": rng.gamma(2.0, 30.0, n),
+        "label": (rng.random(n) < 0.05).astype(int)})
+    if empty:
+        df.loc[rng.random(n) < empty, "amount"] = np.nan
+    return df
+
+
+def _mixed_schema(tfdv, df, max_missing_share=0.2):
+    return drift.relax_schema(tfdv.infer_schema(_stats(tfdv, df)), "label",
+                              passthrough=["txn_id"], max_missing_share=max_missing_share)
+
+
+def test_category_shares_drift_by_l_infinity_and_ids_are_not_compared(tfdv):
+    base = _mixed(2000, 1)
+    schema = _mixed_schema(tfdv, base)
+    same = drift.compare(_stats(tfdv, _mixed(2000, 2)), _stats(tfdv, base), schema, "label",
+                         0.1, 0.1, skip=["txn_id"])
+    measured = {m.feature: m for m in drift.drift_measurements(same)}
+    assert "txn_id" not in measured                      # every id is new: not drift
+    assert measured["country"].measure == drift.LINF and measured["country"].value < 0.05
+    assert drift.drifted(measured.values()) == []
+    moved = _mixed(2000, 3, p=(0.3, 0.6, 0.1))            # traffic moves to FR
+    an = drift.compare(_stats(tfdv, moved), _stats(tfdv, base), schema, "label", 0.1, 0.1,
+                       skip=["txn_id"])
+    drifted = drift.drifted(drift.drift_measurements(an))
+    assert [m.feature for m in drifted] == ["country"]
+    assert drifted[0].value == pytest.approx(0.4, abs=0.05)
+
+
+def test_new_category_values_are_reported_not_stopping(tfdv):
+    base = _mixed(1000, 1)
+    schema = _mixed_schema(tfdv, base)
+    new = _mixed(1000, 2, countries=("DE", "FR", "BR"))
+    raw = tfdv.validate_statistics(_stats(tfdv, new), schema)
+    assert drift.anomaly_findings(raw, passthrough=["txn_id"]) == []
+    reported = drift.anomaly_findings(raw, reported=True, passthrough=["txn_id"])
+    assert [f.feature for f in reported] == ["country"] and "BR" in reported[0].text
+
+
+def test_empty_cells_are_tolerated_up_to_the_share_when_imputing(tfdv):
+    base = _mixed(1000, 1)
+    schema = _mixed_schema(tfdv, base, max_missing_share=0.2)
+    some = tfdv.validate_statistics(_stats(tfdv, _mixed(1000, 2, empty=0.1)), schema)
+    assert drift.anomaly_findings(some, passthrough=["txn_id"]) == []
+    many = tfdv.validate_statistics(_stats(tfdv, _mixed(1000, 3, empty=0.4)), schema)
+    found = drift.anomaly_findings(many, passthrough=["txn_id"])
+    assert [f.feature for f in found] == ["amount"]
+    # quarantining (share 0): a column without empty cells must stay so
+    strict = _mixed_schema(tfdv, base, max_missing_share=0.0)
+    some = tfdv.validate_statistics(_stats(tfdv, _mixed(1000, 2, empty=0.1)), strict)
+    assert [f.feature for f in drift.anomaly_findings(some)] == ["amount"]
+
+
+def test_the_reference_schema_holds_the_roles(tfdv, tmp_path):
+    from components.columns import ColumnRoles
+    from components.data_gate import reference_schema
+
+    base = _mixed(500, 1)
+    inferred = tmp_path / "inferred" / "schema.pbtxt"
+    inferred.parent.mkdir()
+    from google.protobuf import text_format
+
+    inferred.write_text(text_format.MessageToString(tfdv.infer_schema(_stats(tfdv, base))))
+    roles = ColumnRoles(label="label", numeric=("amount",), categorical=("country",),
+                        passthrough=("txn_id",))
+    path = reference_schema.write_reference_schema(str(tmp_path / "out"), str(inferred),
+                                                   "label", "run-1", roles)
+    schema = reference_schema.read_schema(path)
+    assert reference_schema.roles_in(schema) == {"txn_id": "passthrough", "country": "categorical",
+                                                 "amount": "numeric", "label": "label"}
+    txn = next(f for f in schema.feature if f.name == "txn_id")
+    assert not txn.HasField("domain") and not txn.presence.HasField("min_fraction")
+    # tagging twice keeps one role tag
+    again = reference_schema.tag_roles(schema, roles)
+    assert [t for f in again.feature for t in f.annotation.tag].count("role:numeric") == 1
