@@ -10,12 +10,13 @@ from components.input_checks.exact_scan import python_pass
 from components.input_checks.fast_scan import arrow_scan
 from components.input_checks.files import read_header_line, resolve_csv_files
 from components.input_checks.messages import name_list
-from components.input_checks.problems import MISSING, PRIORITY, TOLERABLE, Scan
+from components.input_checks.problems import MISSING, PRIORITY, SKIPPABLE, TOLERABLE, Scan
 from components.input_checks.quarantine import QuarantineOutputs
 
 MAX_QUARANTINE_FRACTION = 0.5
 MODES = ("train", "score")
 MISSING_MODES = ("impute", "quarantine")
+BAD_ROWS = ("fail", "skip")
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class CsvInfo:
 
 def _scan_file(path: str, spec: Spec, outputs: Optional[QuarantineOutputs]) -> Scan:
     """Check one file; raises its first fatal problem."""
-    tolerate = TOLERABLE if outputs is not None else frozenset()
+    tolerate = outputs.tolerate if outputs is not None else frozenset()
     if spec.missing_ok:
         tolerate = tolerate | {MISSING}
     fast = arrow_scan(path, spec)
@@ -153,8 +154,8 @@ def check_csv(path: "str | os.PathLike[str]", label_column: Optional[str] = None
               expected_features: Optional[Iterable[str]] = None, mode: str = "train",
               quarantine_dir: "str | os.PathLike[str] | None" = None,
               roles: Optional[ColumnRoles] = None, missing: str = "quarantine",
-              delimiter: Optional[str] = None, optional_columns: Iterable[str] = ()
-              ) -> CsvInfo:
+              delimiter: Optional[str] = None, optional_columns: Iterable[str] = (),
+              on_bad_rows: str = "fail") -> CsvInfo:
     """Validate the CSV file or directory `path`; see the package docstring.
 
     Args:
@@ -175,6 +176,10 @@ def check_csv(path: "str | os.PathLike[str]", label_column: Optional[str] = None
             fine, counted per column; ``"quarantine"``: they are a problem,
             set aside like non-finite values.
         delimiter: the delimiter; None detects it (``,``, ``;``, tab, ``|``).
+        on_bad_rows: in score mode with a `quarantine_dir`, ``"skip"`` sets aside
+            every record with a problem of its own (any class but the file-level
+            ones) into ``quarantined.csv`` with a ``_problem`` column, and the
+            clean copies hold the rest; ``"fail"``: such a record is an error.
 
     Returns:
         CsvInfo describing the input and, if rows were quarantined, the clean
@@ -188,6 +193,8 @@ def check_csv(path: "str | os.PathLike[str]", label_column: Optional[str] = None
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if missing not in MISSING_MODES:
         raise ValueError(f"missing must be one of {MISSING_MODES}, got {missing!r}")
+    if on_bad_rows not in BAD_ROWS:
+        raise ValueError(f"on_bad_rows must be one of {BAD_ROWS}, got {on_bad_rows!r}")
     path = os.fspath(path)
     files = resolve_csv_files(path)
     header = read_header_line(files[0], delimiter)
@@ -202,8 +209,12 @@ def check_csv(path: "str | os.PathLike[str]", label_column: Optional[str] = None
                        optional_columns, header.delimiter, missing == "impute",
                        single_line=mode == "score")
 
-    outputs = (QuarantineOutputs(os.fspath(quarantine_dir), files, header.names)
-               if mode == "train" and quarantine_dir is not None else None)
+    skip = mode == "score" and on_bad_rows == "skip" and quarantine_dir is not None
+    outputs = None
+    if quarantine_dir is not None and (mode == "train" or skip):
+        outputs = QuarantineOutputs(os.fspath(quarantine_dir), files, header.names,
+                                    tolerate=SKIPPABLE if skip else TOLERABLE,
+                                    with_problem=skip)
     try:
         scans = [_scan_file(f, spec, outputs) for f in files]
         rows = sum(s.rows for s in scans)
@@ -212,12 +223,13 @@ def check_csv(path: "str | os.PathLike[str]", label_column: Optional[str] = None
             first = next(s for s in scans if s.quarantined)
             q = first.quarantine_first
             assert q is not None
-            raise InputError(
-                first.path, q.line, q.column,
-                f"{q.text}; {quarantined} of {rows} rows ({100.0 * quarantined / rows:.0f}%) "
-                f"have missing or non-finite values, more than the "
-                f"{MAX_QUARANTINE_FRACTION:.0%} that may be quarantined; fix the data",
-                quarantined, q.examples)
+            share = f"{quarantined} of {rows} rows ({100.0 * quarantined / rows:.0f}%)"
+            what = (f"cannot be scored, more than the {MAX_QUARANTINE_FRACTION:.0%} that "
+                    f"--on-bad-rows skip sets aside" if skip else
+                    f"have missing or non-finite values, more than the "
+                    f"{MAX_QUARANTINE_FRACTION:.0%} that may be quarantined")
+            raise InputError(first.path, q.line, q.column, f"{q.text}; {share} {what}; fix the "
+                             f"data", quarantined, q.examples)
         if outputs is not None and quarantined:
             clean_files = tuple(outputs.finish(files))
             clean_path = outputs.clean_dir if os.path.isdir(path) else clean_files[0]

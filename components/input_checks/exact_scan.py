@@ -8,7 +8,7 @@ import numpy as np
 from components.input_checks.cells import Spec, check_record
 from components.input_checks.files import MAX_HEADER_BYTES
 from components.input_checks.messages import utf8_problem
-from components.input_checks.problems import ENCODING, MALFORMED, TOLERABLE, Scan, Tally
+from components.input_checks.problems import ENCODING, MALFORMED, UNCLOSED, Scan, Tally
 from components.input_checks.quarantine import QuarantineOutputs
 
 MAX_RECORD_LINES = 1000  # a quoted field still open after this many lines is an error
@@ -69,6 +69,7 @@ def python_pass(path: str, spec: Spec, recheck: Optional[np.ndarray],
             for raw in fb:
                 lineno += 1
                 start = lineno
+                broken = None  # a problem of the record as a whole
                 quoted = b'"' in raw
                 if quoted:  # a quoted field may run over several lines
                     quotes = raw.count(b'"')
@@ -82,16 +83,15 @@ def python_pass(path: str, spec: Spec, recheck: Optional[np.ndarray],
                             parts.append(more)
                             quotes += more.count(b'"')
                         if quotes % 2:  # cannot find the next record: stop here
-                            scan.add(MALFORMED, start, None, "unbalanced double quote: a "
+                            scan.add(UNCLOSED, start, None, "unbalanced double quote: a "
                                      "quoted field opened on this line is never closed")
                             break
                         raw = b"".join(parts)
                         if spec.single_line:
-                            scan.add(MALFORMED, start, None, f"a quoted value holds a line "
-                                     f"break (the record runs over lines {start}-{lineno}); "
-                                     f"score reads one record per line: remove the line "
-                                     f"breaks inside values")
-                            continue
+                            broken = (MALFORMED, None, f"a quoted value holds a line break "
+                                      f"(the record runs over lines {start}-{lineno}); score "
+                                      f"reads one record per line: remove the line breaks "
+                                      f"inside values")
                 elif not raw.strip(b"\r\n"):
                     continue  # blank line, skipped like TFX and pandas do
                 index, record = record, record + 1
@@ -104,38 +104,44 @@ def python_pass(path: str, spec: Spec, recheck: Optional[np.ndarray],
                 elif index == next_flag:
                     ptr += 1
                     next_flag = int(flags[ptr]) if ptr < nflags else -1
-                elif quoted or raw.count(delim_bytes) == commas:
+                elif broken is None and (quoted or raw.count(delim_bytes) == commas):
                     # The fast pass parsed this record's cells: nothing to see.
                     if clean is not None:
                         clean.write(raw)
                     continue
 
+                problems = [broken] if broken is not None else []
                 try:
                     text = raw.decode("utf-8")
                 except UnicodeDecodeError as e:
-                    scan.add(ENCODING, start + raw.count(b"\n", 0, e.start), None,
-                             utf8_problem(raw, e))
+                    problems.append((ENCODING, None, utf8_problem(raw, e)))
+                    bad_line = start + raw.count(b"\n", 0, e.start)
                     text = raw.decode("utf-8", "replace")
+                row = None
                 if quoted:
                     try:
                         row = next(csv.reader([text], delimiter=delim), [])
                     except csv.Error as e:
-                        scan.add(MALFORMED, start, None, f"malformed CSV: {e}")
-                        continue
+                        problems.append((MALFORMED, None, f"malformed CSV: {e}"))
                 else:
                     line = text.rstrip("\r\n")
                     if "\r" in line:
-                        scan.add(MALFORMED, start, None, "carriage return (\\r) inside the "
-                                 "line: mixed line endings? save the file with \\n or \\r\\n "
-                                 "line endings")
-                        continue
-                    row = line.split(delim)
-                problems = check_record(row, text, spec, scan.missing if full else None)
+                        problems.append((MALFORMED, None, "carriage return (\\r) inside the "
+                                         "line: mixed line endings? save the file with \\n or "
+                                         "\\r\\n line endings"))
+                    else:
+                        row = line.split(delim)
+                if row is not None:
+                    problems += check_record(row, text, spec, scan.missing if full else None)
+                else:
+                    row = [text.rstrip("\r\n")]
                 for cls, column, message in problems:
-                    scan.add(cls, start, column, message)
-                if outputs is not None and problems and all(p[0] in TOLERABLE
+                    scan.add(cls, bad_line if cls == ENCODING else start, column, message)
+                if outputs is not None and problems and all(p[0] in outputs.tolerate
                                                             for p in problems):
-                    outputs.quarantine(row, start, path)
+                    first = problems[0]
+                    outputs.quarantine(row, start, path, f"{first[1]}: {first[2]}"
+                                       if first[1] else first[2])
                     scan.quarantined += 1
                     for cls, _, _ in problems:
                         scan.quarantined_by[cls] = scan.quarantined_by.get(cls, 0) + 1

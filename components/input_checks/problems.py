@@ -7,15 +7,25 @@ from components.errors import MAX_EXAMPLES, InputError
 # Problem classes, in tie-break order (same first row: the earlier one wins).
 ENCODING = "encoding"
 MALFORMED = "malformed"
+UNCLOSED = "unclosed_quote"  # the rest of the file cannot be read: never set aside
 RAGGED = "ragged"
 NON_NUMERIC = "non_numeric"
 BAD_LABEL = "bad_label"
 MISSING = "missing"
 NON_FINITE = "non_finite"
 PRIORITY = {c: i for i, c in enumerate(
-    (ENCODING, MALFORMED, RAGGED, NON_NUMERIC, BAD_LABEL, MISSING, NON_FINITE))}
+    (ENCODING, MALFORMED, UNCLOSED, RAGGED, NON_NUMERIC, BAD_LABEL, MISSING, NON_FINITE))}
 # What train mode may set aside (quarantine) instead of failing.
 TOLERABLE = frozenset({MISSING, NON_FINITE})
+# What `score --on-bad-rows skip` may set aside (rejects): any problem of one record. A
+# file-level problem (header, encoding of the header, an unbalanced quote that swallows
+# the rest of the file) still stops it.
+SKIPPABLE = frozenset({ENCODING, MALFORMED, RAGGED, NON_NUMERIC, BAD_LABEL, MISSING,
+                       NON_FINITE})
+# Why a record was set aside, in words (the rejects file's `_problem` column).
+PROBLEM_WORDS = {ENCODING: "not valid UTF-8", MALFORMED: "malformed record",
+                 RAGGED: "wrong number of fields", NON_NUMERIC: "non-numeric value",
+                 BAD_LABEL: "bad label", MISSING: "missing value", NON_FINITE: "non-finite value"}
 NUMBERS_HINT = ("; if a column is not a number, declare it with --categorical-columns or "
                 "--passthrough-columns")
 

@@ -2,26 +2,35 @@
 import csv
 import os
 import shutil
-from typing import IO, Any, List, Optional, Sequence
+from typing import IO, Any, FrozenSet, List, Optional, Sequence
 
 from components.errors import InputError
+from components.input_checks.problems import TOLERABLE
 
 QUARANTINE_FILE = "quarantined.csv"
 CLEAN_DIR = "clean"
 SOURCE_LINE_COLUMN = "_source_line"
 SOURCE_FILE_COLUMN = "_source_file"
+PROBLEM_COLUMN = "_problem"
 
 
 class QuarantineOutputs:
     """The quarantine file and the clean copies, written during the Python pass."""
 
-    def __init__(self, quarantine_dir: str, files: Sequence[str], columns: Sequence[str]):
+    def __init__(self, quarantine_dir: str, files: Sequence[str], columns: Sequence[str],
+                 tolerate: FrozenSet[str] = TOLERABLE, with_problem: bool = False):
+        """`tolerate`: the problem classes a record may be set aside for;
+        `with_problem`: the quarantine file says why (`_problem`: the first
+        problem's line, e.g. `n: non-numeric value 'x'`)."""
+        self.tolerate = frozenset(tolerate)
+        self.with_problem = with_problem
         self.dir = os.fspath(quarantine_dir)
         self.clean_dir = os.path.join(self.dir, CLEAN_DIR)
         self.quarantine_path = os.path.join(self.dir, QUARANTINE_FILE)
         self.multi = len(files) > 1
         self.header = list(columns) + [SOURCE_LINE_COLUMN] + (
-            [SOURCE_FILE_COLUMN] if self.multi else [])
+            [SOURCE_FILE_COLUMN] if self.multi else []) + (
+            [PROBLEM_COLUMN] if with_problem else [])
         clean_real = os.path.realpath(self.clean_dir)
         for f in files:
             real = os.path.realpath(f)
@@ -69,7 +78,7 @@ class QuarantineOutputs:
             self._q.seek(mark if mark >= 0 else self._header_end)
             self._q.truncate()
 
-    def quarantine(self, row: List[str], line: int, src: str) -> None:
+    def quarantine(self, row: List[str], line: int, src: str, problem: str = "") -> None:
         if self._q is None:
             os.makedirs(self.dir, exist_ok=True)
             self._q = open(self.quarantine_path, "w", encoding="utf-8", newline="")
@@ -77,7 +86,8 @@ class QuarantineOutputs:
             self._qw.writerow(self.header)
             self._q.flush()
             self._header_end = self._q.tell()
-        self._qw.writerow(row + [line] + ([os.path.basename(src)] if self.multi else []))
+        self._qw.writerow(row + [line] + ([os.path.basename(src)] if self.multi else []) +
+                          ([problem] if self.with_problem else []))
 
     def close(self) -> None:
         if self._q is not None:

@@ -5,7 +5,8 @@ import json
 import sys
 
 from components.model.explain import DEFAULT_K
-from pipeline.batch_scoring.settings import DEFAULT_ROWS_PER_CHUNK
+from pipeline.batch_scoring.settings import (DEFAULT_ON_BAD_ROWS, DEFAULT_ROWS_PER_CHUNK,
+                                             ON_BAD_ROWS, REJECTS_SUFFIX)
 from pipeline.cli.common import EXIT_OK, UsageError
 
 
@@ -14,7 +15,8 @@ def add_parser(sub) -> None:
                        description="Writes every input column plus reconstruction_error, "
                                    "is_anomaly (0/1) and top_features (the features with the "
                                    "largest shares of the row's error, e.g. "
-                                   "'f3:0.52;f7:0.21;f0:0.09'), one output row per input row.")
+                                   "'f3:0.52;f7:0.21;f0:0.09'), one output row per input row "
+                                   "(with --on-bad-rows skip: per row it could score).")
     s.set_defaults(command_fn=cmd)
     s.add_argument("--model", required=True,
                    help="SavedModel directory, a serving_model/<name> directory (its newest "
@@ -30,6 +32,12 @@ def add_parser(sub) -> None:
     s.add_argument("--top-features", type=int, default=None, metavar="K",
                    help=f"features listed per row in the top_features column (default "
                         f"{DEFAULT_K}; 0 leaves the column out)")
+    s.add_argument("--on-bad-rows", choices=ON_BAD_ROWS, default=DEFAULT_ON_BAD_ROWS,
+                   help=f"a row that cannot be scored (text in a numeric column, a wrong "
+                        f"number of fields, inf, bad UTF-8, ...): 'fail' stops with exit 2 "
+                        f"and writes nothing; 'skip' writes it to <output>{REJECTS_SUFFIX}.csv "
+                        f"with its line and the problem, and scores the rest (default "
+                        f"{DEFAULT_ON_BAD_ROWS})")
     s.add_argument("--beam-arg", action="append", default=[], metavar="ARG",
                    help="Beam pipeline argument passed through, e.g. --beam-arg=--runner=..."
                         " (repeatable)")
@@ -46,6 +54,6 @@ def cmd(a: argparse.Namespace) -> int:
         stats = score_csv(a.model, a.input, a.output,
                           batch_size=a.batch_size or DEFAULT_ROWS_PER_CHUNK,
                           registry_uri=a.registry_uri, beam_args=a.beam_arg,
-                          top_features=a.top_features)
+                          top_features=a.top_features, on_bad_rows=a.on_bad_rows)
     print(json.dumps(stats, sort_keys=True), flush=True)
     return EXIT_OK

@@ -13,6 +13,7 @@ The model is a small real SavedModel with the production signatures
 (tests/helpers/savedmodels.py), so no pipeline run is needed.
 """
 import csv
+import json
 import io
 import os
 import re
@@ -152,3 +153,69 @@ def test_valid_input_gives_one_output_row_per_input_row(variant, capsys, model_d
         cells = next(csv.reader([line], delimiter=sep))
         assert len(cells) == len(src.split(",")) + 3
         assert {part.split(":")[0] for part in cells[-1].split(";")} <= set(FEATURES)
+
+
+def test_on_bad_rows_skip_scores_the_rest_and_writes_the_rejects(capsys, model_dir, tmp_path):
+    text = _good_text(n=30)
+    text = _replace_cell(text, 5, "x2", "abc")                      # non-numeric
+    text = _replace_cell(text, 9, "x3", "inf")                      # non-finite
+    lines = text.split("\n")
+    lines[11] += ",7.0"                                             # line 12: ragged
+    lines[14] = lines[14].replace(",", ',"', 1) + '\n2"'             # line 15-16: line break
+    text = "\n".join(lines)
+    path = tmp_path / "in.csv"
+    path.write_text(text)
+    out = tmp_path / "scored.csv"
+    rejects = tmp_path / "scored.rejects.csv"
+    rejects.write_text("stale\n")
+    code = cli.main(["score", "--model", model_dir, "--input", str(path), "--output", str(out),
+                     "--on-bad-rows", "skip"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err[-3000:]
+    stats = json.loads(captured.out.strip().splitlines()[-1])
+    assert (stats["input_rows"], stats["rejected_rows"], stats["rows"]) == (30, 4, 26)
+    assert stats["rejects"] == str(rejects)
+    with open(rejects, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == FEATURES + ["label", "_source_line", "_problem"]
+    assert [r[-2] for r in rows[1:]] == ["5", "9", "12", "15"]
+    problems = [r[-1] for r in rows[1:]]
+    assert problems[0] == "x2: non-numeric value 'abc'" and "inf" in problems[1]
+    assert "fields" in problems[2] and "line break" in problems[3]
+    scored = pd.read_csv(out)
+    assert len(scored) == 26
+    good = pd.read_csv(io.StringIO(_good_text(n=30)))
+    kept = [i for i in range(30) if i + 2 not in (5, 9, 12, 15)]
+    np.testing.assert_allclose(scored["x0"].to_numpy(), good["x0"].to_numpy()[kept])
+    assert sorted(os.listdir(tmp_path)) == ["in.csv", "scored.csv", "scored.rejects.csv"]
+    # nothing to reject: a stale rejects file goes
+    path.write_text(_good_text(n=30))
+    assert cli.main(["score", "--model", model_dir, "--input", str(path), "--output", str(out),
+                     "--on-bad-rows", "skip"]) == 0
+    stats = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert stats["rejected_rows"] == 0 and stats["rejects"] is None and not rejects.exists()
+
+
+def test_on_bad_rows_skip_still_stops_on_file_problems_and_mostly_bad_files(capsys, model_dir,
+                                                                           tmp_path):
+    path = tmp_path / "in.csv"
+    output = tmp_path / "scored.csv"
+    output.write_text(PREVIOUS)
+    # an unbalanced quote swallows the rest of the file: never skipped
+    lines = _good_text(n=10).split("\n")
+    lines[3] = '"' + lines[3]
+    path.write_text("\n".join(lines))
+    code = cli.main(["score", "--model", model_dir, "--input", str(path), "--output",
+                     str(output), "--on-bad-rows", "skip"])
+    err = capsys.readouterr().err
+    assert code == 2 and "unbalanced double quote" in err and output.read_text() == PREVIOUS
+    text = _good_text(n=10)
+    for line_no in range(2, 9):
+        text = _replace_cell(text, line_no, "x0", "x")
+    path.write_text(text)
+    code = cli.main(["score", "--model", model_dir, "--input", str(path), "--output",
+                     str(output), "--on-bad-rows", "skip"])
+    err = capsys.readouterr().err
+    assert code == 2 and "7 of 10 rows (70%) cannot be scored" in err
+    assert output.read_text() == PREVIOUS
+    assert sorted(os.listdir(tmp_path)) == ["in.csv", "scored.csv"]
