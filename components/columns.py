@@ -283,7 +283,8 @@ def with_indicators(roles: ColumnRoles, missing_by_column: Mapping[str, int]) ->
            and c not in roles.indicators]
     cols = tuple(c for c in roles.numeric if c in roles.indicators or c in new)
     why = dict(roles.why)
-    for c in new:
-        why[c] = f"{why.get(c, 'numeric')}; {missing_by_column[c]:,} empty cells: imputed, " \
-                 f"with a missing-indicator input"
+    for c in cols:
+        if missing_by_column.get(c, 0) > 0 and "empty cells" not in why.get(c, ""):
+            why[c] = f"{why.get(c, 'numeric')}; {missing_by_column[c]:,} empty cells: " \
+                     f"imputed, with a missing-indicator input"
     return replace(roles, indicators=cols, why=why)

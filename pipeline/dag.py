@@ -55,9 +55,11 @@ def example_gen_component(cfg: PipelineConfig, plan, range_config=None):
 
 
 def _roles(cfg: PipelineConfig, plan) -> ColumnRoles:
+    """The roles the components get: the plan's, without the reasons (`why` is for the
+    summary; in the components' configs it would change their cache keys for nothing)."""
     roles = plan.roles if plan is not None else ColumnRoles()
-    return roles if roles.label == cfg.data.label_column else ColumnRoles.from_dict(
-        {**roles.to_dict(), "label": cfg.data.label_column})
+    return ColumnRoles.from_dict({**roles.to_dict(), "label": cfg.data.label_column,
+                                  "why": {}})
 
 
 def component_configs(cfg: PipelineConfig, plan=None) -> Dict[str, Dict[str, Any]]:

@@ -116,7 +116,7 @@ def _model_dir(output_dir: str, model_name: Optional[str]) -> Optional[str]:
 
 
 def served_reference(output_dir: str, model_name: Optional[str] = None,
-                     connection_config=None) -> Dict[str, Any]:
+                     connection_config=None, max_missing_share: float = 0.0) -> Dict[str, Any]:
     """The training statistics and schema new data is compared with.
 
     The AcceptedStatistics of the run that pushed the served model (the newest
@@ -165,7 +165,9 @@ def served_reference(output_dir: str, model_name: Optional[str] = None,
     if model_dir is not None:
         roles = ColumnRoles.from_dict(layout.read_metadata(model_dir).get("roles"))
     if not os.path.exists(ref_schema):
-        schema = drift.relax_schema(schema, label, roles.passthrough)
+        # as the gate's reference schema would be (empty cells are imputed with roles)
+        schema = drift.relax_schema(schema, label, roles.passthrough,
+                                    max_missing_share if roles.has_roles else 0.0)
     features = [drift.feature_name(f) for f in stats.datasets[0].features
                 if drift.feature_name(f) != label]
     return {"statistics": stats, "schema": schema, "label_column": label, "roles": roles,
@@ -189,7 +191,8 @@ def compare_csv(reference: str, data: str, drift_settings: DriftSettings,
     reference = os.path.abspath(reference)
     if not os.path.isdir(reference):
         raise InputError(reference, problem="reference output directory not found")
-    ref = served_reference(reference, model_name, connection_config)
+    ref = served_reference(reference, model_name, connection_config,
+                           drift_settings.max_missing_share)
     js_threshold, linf_threshold = drift_settings.js_threshold, drift_settings.linf_threshold
     label = ref["label_column"]
     header = input_checks.read_header(data)

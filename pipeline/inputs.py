@@ -102,19 +102,39 @@ def infer_roles(cfg, paths: Sequence[str], served: Optional[ColumnRoles] = None
     overrides in `cfg.columns`, the served model's roles are kept, so a daily
     retrain does not move a column between roles; otherwise the rules of
     components/columns.py run on a profile of the first `columns.sample_rows`
-    rows of the newest path.
+    rows of the newest path; the reasons (`why`) are the rules' where they agree.
     """
+    c = cfg.columns
+    header = read_header(paths[-1], cfg.data.delimiter)
+    overridden = c.numeric or c.categorical or c.passthrough or c.time_features
+    keep = served is not None and served.has_roles and not overridden and set(header) == (
+        set(served.numeric) | set(served.categorical) | set(served.passthrough)
+        | ({served.label} if served.label else set())) and served.label == \
+        cfg.data.label_column
+    try:
+        inferred: Optional[ColumnRoles] = _inferred_roles(cfg, paths)
+    except InputError:
+        if not keep:
+            raise
+        inferred = None
+    if not keep:
+        return inferred
+    why = {}
+    for col in header:
+        role = served.role_of(col)
+        now = inferred.role_of(col) if inferred is not None else None
+        why[col] = (inferred.why[col] if now == role else
+                    f"{role}: as the model served from this --output (the rules alone would "
+                    f"say {now}; a column flag or --allow-schema-change re-infers)")
+    return ColumnRoles.from_dict({**served.to_dict(), "why": why})
+
+
+def _inferred_roles(cfg, paths: Sequence[str]) -> ColumnRoles:
+    """The rules of components/columns.py on a profile of the newest path."""
     from components.input_checks.profile import profile_csv
 
     c = cfg.columns
     header = read_header(paths[-1], cfg.data.delimiter)
-    overridden = c.numeric or c.categorical or c.passthrough or c.time_features
-    if served is not None and served.has_roles and not overridden and set(header) == (
-            set(served.numeric) | set(served.categorical) | set(served.passthrough)
-            | ({served.label} if served.label else set())) and served.label == \
-            cfg.data.label_column:
-        why = {k: f"{v} (as the served model)" for k, v in served.why.items()}
-        return ColumnRoles.from_dict({**served.to_dict(), "why": why})
     files = resolve_csv_files(paths[-1])
     try:
         delimiter = read_header_line(files[0], cfg.data.delimiter).delimiter

@@ -120,14 +120,16 @@ def test_bad_input_is_exit_2_one_line_and_writes_nothing(served, main):
     assert _reports(served["out"]) == before  # no report, no leftover temporary directory
 
 
-def test_rows_with_missing_values_are_set_aside_and_counted(served, main):
+def test_empty_cells_are_compared_and_infinite_rows_set_aside(served, main):
     data = served["root"] / "holes.csv"
     df = make_data(n_normal=300, n_outliers=15, seed=7)
-    df.loc[[4, 9, 200], "x1"] = np.nan
+    df.loc[[4, 9, 200], "x1"] = np.nan      # missing values: imputed, as in training
+    df.loc[[11, 12], "x2"] = np.inf         # not a measurement: set aside
     df.to_csv(data, index=False)
     code, out, err = main("drift", "--reference", str(served["out"]), "--data", str(data))
     assert code == 0, err[-2000:]
     summary = json.loads(out.strip().splitlines()[-1])
-    assert summary["rows"] == 315 and summary["quarantined_rows"] == 3
+    assert summary["rows"] == 315 and summary["quarantined_rows"] == 2
     quarantined = os.path.join(summary["report_dir"], "quarantine", "quarantined.csv")
-    assert len(open(quarantined).read().strip().splitlines()) == 1 + 3
+    assert len(open(quarantined).read().strip().splitlines()) == 1 + 2
+    assert summary["anomalies"] == []  # 1% empty cells in x1 is within drift.max_missing_share
