@@ -63,23 +63,40 @@ class Finished:
         return {}
 
 
+class Command:
+    """A command running to completion in its own session, stderr to `log_path`."""
+
+    def __init__(self, cmd: List[str], env: Dict[str, str], log_path: str, cwd: str):
+        self.started = time.time()
+        self._err = open(log_path, "w", encoding="utf-8")
+        self._err.write("$ " + " ".join(cmd) + "\n")
+        self._err.flush()
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=self._err,
+                                     stdin=subprocess.DEVNULL, text=True,
+                                     start_new_session=True, cwd=cwd)
+
+    def wait(self, timeout: float) -> Finished:
+        """Its result; killed with its session after `timeout` s."""
+        try:
+            out, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            out, _ = self.proc.communicate()
+            self._err.write(f"\ntimeout after {timeout} s\n")
+        self._err.close()
+        return Finished(self.proc.returncode, out, round(time.time() - self.started, 1))
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
 def run_logged(cmd: List[str], env: Dict[str, str], log_path: str, timeout: float,
                cwd: str) -> Finished:
-    """`cmd` to completion (killed with its session after `timeout` s); stderr to `log_path`."""
-    started = time.time()
-    with open(log_path, "w", encoding="utf-8") as err:
-        err.write("$ " + " ".join(cmd) + "\n")
-        err.flush()
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=err,
-                                stdin=subprocess.DEVNULL, text=True, start_new_session=True,
-                                cwd=cwd)
-        try:
-            out, _ = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, _ = proc.communicate()
-            err.write(f"\ntimeout after {timeout} s\n")
-    return Finished(proc.returncode, out, round(time.time() - started, 1))
+    return Command(cmd, env, log_path, cwd).wait(timeout)
 
 
 def role(cmd: str) -> str:

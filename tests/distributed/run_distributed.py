@@ -57,7 +57,8 @@ import time
 from typing import List
 
 from tests.distributed import evidence, hosts
-from tests.distributed.processes import VENV_BIN, Service, Sampler, base_env, run_logged
+from tests.distributed.processes import (VENV_BIN, Command, Sampler, Service, base_env,
+                                         run_logged)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -176,10 +177,29 @@ def check_evidence(result: dict, checks: dict, work: str, sampler: Sampler, sdis
         f.startswith(given + os.sep) for f in workers["project_module_files"])
 
 
-def run_all(a, work: str, result: dict, services: List[Service], sampler: Sampler) -> None:
+def record_run(result: dict, name: str, r) -> dict:
+    s = r.json
+    result[f"run_{name}"] = {"exit": r.returncode, "seconds": r.seconds,
+                             "pushed_model": s.get("pushed_model"),
+                             "threshold": s.get("threshold"), "metrics": s.get("metrics")}
+    result["checks"][f"run_{name}_pushed_a_model"] = (r.returncode == 0
+                                                      and bool(s.get("pushed_model")))
+    return s
+
+
+def run_all(a, work: str, result: dict, services: List[Service], sampler: Sampler,
+            background: List[Command]) -> None:
     checks = result["checks"]
     client_ip, worker_ip = f"{a.subnet}.1", f"{a.subnet}.2"
     logs = os.path.join(work, "logs")
+    run = ["run", "--data", a.data, "--label-column", a.label_column, "--epochs", str(a.epochs)]
+    env = base_env()
+    # The reference needs neither host: it runs meanwhile (wall time; the evidence only
+    # counts processes in the two namespaces).
+    log("run local (root namespace, in the background)")
+    local_run = Command([CLI, *run, "--output", os.path.join(work, "local"), "--runner", "local"],
+                        env, os.path.join(logs, "run_local.log"), ROOT)
+    background.append(local_run)
     stale = hosts.remove()
     if stale:
         log(f"removed stale {stale}")
@@ -202,23 +222,12 @@ def run_all(a, work: str, result: dict, services: List[Service], sampler: Sample
                  f"--beam-arg=--job_endpoint={worker_ip}:{JOB_PORT}",
                  "--beam-arg=--environment_type=EXTERNAL",
                  f"--beam-arg=--environment_config={worker_ip}:{POOL_PORT}"]
-    run = ["run", "--data", a.data, "--label-column", a.label_column, "--epochs", str(a.epochs)]
-    env = base_env()
-    summaries = {}
-    for name, cmd in (
-            ("local", [CLI, *run, "--output", os.path.join(work, "local"), "--runner", "local"]),
-            ("distributed", hosts.on_client([CLI, *run, "--output",
-                                             os.path.join(work, "distributed"),
-                                             "--runner", "beam", *beam_args]))):
-        log(f"run {name}")
-        r = run_logged(cmd, env, os.path.join(logs, f"run_{name}.log"), a.timeout, ROOT)
-        summaries[name] = s = r.json
-        result[f"run_{name}"] = {"exit": r.returncode, "seconds": r.seconds,
-                                 "pushed_model": s.get("pushed_model"),
-                                 "threshold": s.get("threshold"), "metrics": s.get("metrics")}
-        checks[f"run_{name}_pushed_a_model"] = r.returncode == 0 and bool(s.get("pushed_model"))
-    local_model = summaries["local"].get("pushed_model")
-    dist_model = summaries["distributed"].get("pushed_model")
+    log("run distributed (client host)")
+    r = run_logged(hosts.on_client([CLI, *run, "--output", os.path.join(work, "distributed"),
+                                    "--runner", "beam", *beam_args]),
+                   env, os.path.join(logs, "run_distributed.log"), a.timeout, ROOT)
+    dist_summary = record_run(result, "distributed", r)
+    dist_model = dist_summary.get("pushed_model")
     if not dist_model:
         return
 
@@ -236,6 +245,8 @@ def run_all(a, work: str, result: dict, services: List[Service], sampler: Sample
     sampler.finish()
     check_evidence(result, checks, work, sampler, sdist, a.worker_deps, n_jobs=4)
 
+    local_summary = record_run(result, "local", local_run.wait(a.timeout))
+    local_model = local_summary.get("pushed_model")
     if local_model and checks["score_scored_every_row"]:
         log("compare with the local run")
         proc = hosts.sh(sys.executable, os.path.join(HERE, "compare.py"), local_model,
@@ -245,8 +256,7 @@ def run_all(a, work: str, result: dict, services: List[Service], sampler: Sample
         result["comparison"] = (json.loads(found[-1]) if found
                                 else {"ok": False, "error": proc.stderr[-2000:]})
         checks["model_and_scores_equal_local_within_tolerance"] = result["comparison"]["ok"]
-        ml, md = summaries["local"].get("metrics") or {}, \
-            summaries["distributed"].get("metrics") or {}
+        ml, md = local_summary.get("metrics") or {}, dist_summary.get("metrics") or {}
         result["metrics"] = {k: [ml.get(k), md.get(k)] for k in METRICS}
         checks["eval_metrics_equal_local"] = all(
             x is not None and y is not None
@@ -272,15 +282,18 @@ def main(argv=None) -> int:
         os.makedirs(os.path.join(work, d))
     result: dict = {"work": work, "worker_deps": a.worker_deps, "ok": False, "checks": {}}
     services: List[Service] = []
+    background: List[Command] = []
     sampler = Sampler()
     try:
         with hosts.exclusive(timeout=a.timeout):
             try:
-                run_all(a, work, result, services, sampler)
+                run_all(a, work, result, services, sampler, background)
                 result["ok"] = bool(result["checks"]) and all(result["checks"].values())
             finally:
                 signal.signal(signal.SIGTERM, signal.SIG_IGN)  # let the cleanup finish
                 sampler.stop_event.set()
+                for c in background:
+                    c.kill()
                 result["service_exit"] = {s.name: s.stop() for s in services}
                 result["removed"] = hosts.remove()
     except (Exception, SystemExit) as e:  # noqa: BLE001 - reported; the cleanup ran
