@@ -35,6 +35,7 @@ help:
 	@echo "make bench-quality - detection quality vs IsolationForest (DATA_DIR, DATASETS, SEEDS)"
 	@echo "make bench  - pipeline vs plain script at 10k/100k/1M rows (SIZES, EPOCHS, BATCH, REPEAT)"
 	@echo "make airflow-test - the Airflow DAG via 'airflow dags test' in a temporary AIRFLOW_HOME"
+	@echo "make test-distributed - run + score on a Beam job service and worker pool on another (namespace) host; root (DIST_ARGS)"
 	@echo "make clean  - remove runs/ and test outputs (keeps .venv)"
 
 check-python:
@@ -105,6 +106,17 @@ AIRFLOW_TEST_ARGS ?=
 .PHONY: airflow-test
 airflow-test: $(STAMP)
 	$(VENV)/bin/python tests/e2e/run_airflow_dag.py $(AIRFLOW_TEST_ARGS)
+
+# The DAG (--runner beam) and `score` with their Beam work on another host: Beam's
+# portable job service and an EXTERNAL SDK worker pool in a network namespace of
+# their own, the client in another, compared with a local run
+# (tests/distributed/run_distributed.py). Needs root, `ip` and `unshare`; says
+# SKIPPED otherwise. Also part of `make test` (tests/e2e/test_distributed.py).
+# DIST_ARGS="--worker-deps staged": workers install the sdist the client stages.
+DIST_ARGS ?=
+.PHONY: test-distributed
+test-distributed: $(STAMP)
+	$(VENV)/bin/python -m tests.distributed.run_distributed $(DIST_ARGS)
 
 clean:
 	rm -rf $(OUTPUT) .pytest_cache

@@ -49,11 +49,13 @@ def cmd(a: argparse.Namespace) -> int:
     if a.top_features is not None and a.top_features < 0:
         raise UsageError("--top-features must be >= 0")
     from pipeline.batch_scoring.score import score_csv
+    from pipeline.beam_staging import with_project_package
 
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the JSON line
         stats = score_csv(a.model, a.input, a.output,
                           batch_size=a.batch_size or DEFAULT_ROWS_PER_CHUNK,
-                          registry_uri=a.registry_uri, beam_args=a.beam_arg,
+                          registry_uri=a.registry_uri,
+                          beam_args=with_project_package(a.beam_arg),
                           top_features=a.top_features, on_bad_rows=a.on_bad_rows)
     print(json.dumps(stats, sort_keys=True), flush=True)
     return EXIT_OK

@@ -2,11 +2,12 @@
 
 Defaults to the DirectRunner in multi_processing mode with one worker per core;
 pass e.g. `--beam-arg=--runner=PortableRunner --beam-arg=--job_endpoint=...`
-for a cluster (see README).
+for a cluster (docs/runners.md). A runner outside this process also gets
+this project's sdist as `--extra_package` (pipeline/beam_staging.py).
 """
 import os
 
-from pipeline import metadata
+from pipeline import beam_staging, metadata
 from pipeline.config import PipelineConfig
 from pipeline.dag import create_pipeline
 
@@ -16,7 +17,7 @@ def beam_args(cfg: PipelineConfig):
     if not any(a.startswith("--runner") for a in args):
         args = ["--direct_running_mode=multi_processing",
                 f"--direct_num_workers={os.cpu_count() or 1}", *args]
-    return args
+    return beam_staging.with_project_package(args)
 
 
 def run(cfg: PipelineConfig, plan) -> None:

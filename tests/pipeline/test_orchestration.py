@@ -272,16 +272,24 @@ def test_bad_mysql_spec_is_a_config_error(spec):
 # --------------------------------------------------------------------------- beam
 
 
-def test_beam_runner_defaults_to_multi_processing_and_passes_args_through():
+def test_beam_runner_defaults_to_multi_processing_and_passes_args_through(monkeypatch):
+    from pipeline import beam_staging
     from pipeline.runners import beam
 
+    monkeypatch.setattr(beam_staging, "build_project_sdist", lambda: "/c/p.tar.gz")
     args = beam.beam_args(build_config())
     assert "--direct_running_mode=multi_processing" in args
     assert f"--direct_num_workers={os.cpu_count() or 1}" in args
+    assert not any(a.startswith("--extra_package") for a in args)
     user = ["--direct_num_workers=1"]
     assert beam.beam_args(build_config(overrides={"beam_args": user}))[-1] == user[0]
+    # Another runner: this project's sdist is staged (tests/pipeline/test_beam_staging.py),
+    # so TFX stages no sdist of itself.
     portable = ["--runner=PortableRunner", "--job_endpoint=localhost:8099"]
-    assert beam.beam_args(build_config(overrides={"beam_args": portable})) == portable
+    assert beam.beam_args(build_config(overrides={"beam_args": portable})) == \
+        portable + ["--extra_package=/c/p.tar.gz"]
+    with_setup = portable + ["--setup_file=/src/setup.py"]
+    assert beam.beam_args(build_config(overrides={"beam_args": with_setup})) == with_setup
 
 
 # --------------------------------------------------------------------------- kubeflow v2
