@@ -5,6 +5,7 @@ pass e.g. `--beam-arg=--runner=PortableRunner --beam-arg=--job_endpoint=...`
 for a cluster (see README).
 """
 import os
+from typing import Optional
 
 from pipeline import metadata
 from pipeline.config import PipelineConfig
@@ -19,14 +20,16 @@ def beam_args(cfg: PipelineConfig):
     return args
 
 
-def run(cfg: PipelineConfig, input_base: str, input_pattern: str) -> None:
+def run(cfg: PipelineConfig, input_base: str, input_pattern: str,
+        run_id: Optional[str] = None) -> None:
+    """Runs the DAG; `run_id` names its pipeline_run context in ML Metadata."""
     from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
 
-    from pipeline.runners.in_process import tune_in_process_runner
+    from pipeline.runners.in_process import named_run, tune_in_process_runner
 
     tune_in_process_runner()
 
     pipeline = create_pipeline(cfg, input_base, input_pattern,
                                metadata_connection_config=metadata.connection_config(cfg),
                                beam_pipeline_args=beam_args(cfg))
-    BeamDagRunner().run(pipeline)
+    named_run(BeamDagRunner, run_id)().run(pipeline)
