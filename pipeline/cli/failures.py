@@ -60,6 +60,24 @@ def quiet_terminal(fmt: str = "%(asctime)s %(levelname)s %(message)s") -> None:
 
     threading.excepthook = _thread_hook
 
+    def _unraisable_hook(unraisable):  # e.g. a file whose close fails on a full disk
+        logging.warning("%s: %s", unraisable.err_msg or "exception ignored",
+                        unraisable.exc_value)
+
+    sys.unraisablehook = _unraisable_hook
+
+
+class _FileHandler(logging.FileHandler):
+    """Stops writing, silently, once a write fails (a full disk): the terminal shows
+    no "--- Logging error ---" traceback, and the command goes on."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging API
+        self._broken = True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not getattr(self, "_broken", False):
+            super().emit(record)
+
 
 def reset() -> None:
     _state["log"] = None
@@ -78,7 +96,7 @@ class LogFile:
     def __enter__(self) -> Optional[str]:
         try:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            self.handler = logging.FileHandler(self.path, encoding="utf-8")
+            self.handler = _FileHandler(self.path, encoding="utf-8")
         except OSError:
             return None
         self.handler.setFormatter(logging.Formatter(
@@ -167,6 +185,8 @@ def failure_line(exc: BaseException, log: Optional[str] = None) -> str:
                 f"agree (a push is recorded whole or not at all); rerun the same command to "
                 f"finish{tail}")
     fault = faults.resource_fault(exc)
+    if fault is not None and fault.kind == faults.OUT_OF_MEMORY:
+        return f"error: {fault.kind}{component} ({fault.detail}); {fault.advice}{tail}"
     if fault is not None:
         path = _fault_path(fault, exc, where)
         free = _free_space(path) if fault.kind == faults.DISK_FULL else ""
