@@ -5,9 +5,10 @@ held off (components/faults.py). The steps:
 
 1. repair what a push that never finished left (`repair`): `.tmp-<v>`
    directories, and the registry.json entry / MLflow version of such a `<v>`;
-2. adopt: a version already published from this very model (an earlier
-   attempt whose ML Metadata record failed, e.g. on a full disk) is completed
-   and reported, not copied a second time;
+2. adopt: a version already published from this very model, or byte for byte
+   the same files (an earlier attempt whose ML Metadata record failed, e.g. on a
+   full disk or SIGTERM, then evaluated again), is completed and reported, not
+   copied a second time;
 3. stage the copy as `.tmp-<v>/` with checksums.json (push.stage);
 4. register it in MLflow, tagged with the final path. A failure that is not a
    resource fault (a tracking server that does not answer) is recorded as the
@@ -77,15 +78,19 @@ def repair(base_dir: str, registry: Optional[Dict[str, Any]]) -> List[str]:
     return done
 
 
-def find_published(base_dir: str, model_uri: str) -> Optional[Tuple[str, str]]:
-    """(version, path) of a served version pushed from `model_uri`, newest first."""
+def find_published(base_dir: str, model_uri: str,
+                   files: Optional[Dict[str, Any]] = None) -> Optional[Tuple[str, str]]:
+    """(version, path) of a served version pushed from `model_uri`, or whose files are
+    byte for byte `files` (layout.checksums of the model: the same model evaluated
+    again after an attempt whose record failed), newest first."""
     for version in reversed(layout.versions(base_dir)):
         path = os.path.join(base_dir, version)
         try:
             sums = layout.read_checksums(path)
         except Exception:  # noqa: BLE001 - a broken record is not this model
             continue
-        if sums and (sums.get("source") or {}).get("model_uri") == model_uri:
+        if sums and ((sums.get("source") or {}).get("model_uri") == model_uri
+                     or (files is not None and sums.get("files") == files)):
             return version, path
     return None
 
@@ -101,7 +106,7 @@ def publish(model_path: str, base_dir: str, registry: Optional[Dict[str, Any]],
     model came from (stored in checksums.json; `model_uri` identifies it).
     """
     repaired = repair(base_dir, registry)
-    adopted = find_published(base_dir, source["model_uri"])
+    adopted = find_published(base_dir, source["model_uri"], layout.checksums(model_path))
     undo: List[Tuple[str, Callable[[], Any]]] = []
     try:
         if adopted:

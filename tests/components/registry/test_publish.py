@@ -159,9 +159,14 @@ def test_a_push_whose_record_failed_is_adopted_not_copied_again(model, tmp_path)
         first = _publish(model, base, registry)
         # ML Metadata never learnt of it (say its disk was full): the Pusher runs again.
         again = _publish(model, base, registry)
+        # The same files evaluated again (a new artifact): adopted too.
+        same = _publish(model, base, registry, uri="/model/a-again")
+        with open(os.path.join(model, "assets", "threshold.json"), "a") as f:
+            f.write(" ")  # another threshold: another model
         other = _publish(model, base, registry, uri="/model/b")
     assert reg.call_count == 2  # the adopted version is not registered twice
     assert again.adopted and (again.version, again.path) == (first.version, first.path)
+    assert same.adopted and same.version == first.version
     assert again.entry["version"] == "1"
     assert not other.adopted and other.version != first.version
     assert _state(base, registry) == (sorted([first.version, other.version], key=int),
