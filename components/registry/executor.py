@@ -88,7 +88,8 @@ class Executor(pusher_executor.Executor):
         model_path = self.GetModelPath(input_dict)
         base_dir = self._base_dir(exec_properties)
         # A broken model is never pushed (and a reader can check it the same way).
-        layout.verify_model_dir(model_path)
+        if "://" not in model_path:
+            layout.verify_model_dir(model_path)
         # Archive copy in the artifact, as the stock Pusher does; first, so that a
         # full disk stops the push before anything is served.
         io_utils.copy_dir(model_path, model_push.uri)
