@@ -127,6 +127,9 @@ class PipelineConfig:
     # ANOMALY_PIPELINE_MYSQL_USER/_PASSWORD environment variables, never stored
     # here); None = SQLite at <output>/metadata.sqlite. See pipeline/metadata.py.
     metadata_mysql: Optional[str] = None
+    # Seconds a run (and the Pusher of an Airflow task) waits for another run
+    # holding the lock on `output` (components/output_lock.py); 0: stop at once.
+    lock_wait: float = 0.0
 
     # Derived paths: everything a run writes lives under `output`.
     @property
@@ -163,6 +166,9 @@ class PipelineConfig:
             (self.preset in PRESETS, f"preset must be one of {', '.join(PRESETS)}"),
             (bool(self.model_name) and "/" not in self.model_name,
              "model_name must be a non-empty name without '/'"),
+            (isinstance(self.lock_wait, (int, float)) and not isinstance(self.lock_wait, bool)
+             and 0 <= self.lock_wait < float("inf"),
+             "lock_wait must be a number of seconds >= 0"),
         ]
         out += [message for ok, message in checks if not ok]
         if self.metadata_mysql is not None and metadata.mysql_problem(self.metadata_mysql):

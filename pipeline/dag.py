@@ -90,6 +90,9 @@ def registry_config(cfg: PipelineConfig) -> Dict[str, Any]:
         "manifest": os.path.join(cfg.output_dir, manifest.MANIFEST_FILE),
         "artifact_location": os.path.join(cfg.output_dir, "mlruns") if local else None,
         "data_path": os.path.abspath(cfg.data.path),
+        # The Pusher publishes holding the output's lock (components/output_lock.py).
+        "lock_dir": cfg.output_dir,
+        "lock_wait": cfg.lock_wait,
     }}
 
 

@@ -135,6 +135,8 @@ def served_reference(output_dir: str, model_name: Optional[str] = None,
             f"`anomaly-pipeline run --output {output_dir}` first"))
     store = lineage.open_store(metadata_path, connection_config)
     model_dir = _model_dir(output_dir, model_name)
+    if model_dir is not None:
+        layout.verify_model_dir(model_dir)  # a broken served model: exit 2, naming it
     accepted, run_schema, source = None, None, None
     outputs = lineage.pushing_run_outputs(store, model_dir) if model_dir else None
     if outputs:

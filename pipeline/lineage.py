@@ -41,18 +41,27 @@ def _int_prop(artifact, name: str) -> Optional[int]:
 
 
 class RunRecord:
-    """The components of the newest pipeline run and their output artifacts."""
+    """The components of one pipeline run (`run_id`, else the newest) and their outputs."""
 
     def __init__(self, metadata_path: str, connection_config=None,
-                 pipeline_name: Optional[str] = None):
+                 pipeline_name: Optional[str] = None, run_id: Optional[str] = None):
         # pipeline_name: only runs of that pipeline (a shared store holds several).
+        # run_id: the pipeline_run context of that name, the run the caller started
+        # (pipeline/runners/in_process.py named_run), whatever ran since.
         self.store = open_store(metadata_path, connection_config)
-        runs = self.store.get_contexts_by_type("pipeline_run")
+        if run_id is not None:
+            run = self.store.get_context_by_type_and_name("pipeline_run", run_id)
+            if run is None:
+                raise RuntimeError(f"pipeline run {run_id} is not recorded in {metadata_path}")
+            runs = [run]
+        else:
+            runs = self.store.get_contexts_by_type("pipeline_run")
         if pipeline_name is not None:
             runs = [r for r in runs if pipeline_name in {
                 p.name for p in self.store.get_parent_contexts_by_context(r.id)}]
         if not runs:
-            raise RuntimeError(f"no pipeline run recorded in {metadata_path}")
+            raise RuntimeError(f"no pipeline run recorded in {metadata_path}"
+                               + (f" under the name {run_id}" if run_id else ""))
         self.run = max(runs, key=lambda c: (c.create_time_since_epoch, c.id))
         run_execs = {e.id: e for e in self.store.get_executions_by_context(self.run.id)}
         self.executions: Dict[str, Any] = {}
@@ -69,6 +78,11 @@ class RunRecord:
             elif e.last_known_state == STATE.COMPLETE:
                 ran.append(name)
         return {"ran": ran, "cached": cached}
+
+    def ran(self, node: str) -> bool:
+        """Whether `node` executed (not from the cache) and completed in this run."""
+        e = self.executions.get(node)
+        return e is not None and e.last_known_state == STATE.COMPLETE
 
     def outputs(self, node: str) -> Dict[str, Any]:
         """{output key: artifact} of a node's execution in this run."""

@@ -38,8 +38,16 @@ def summarize(rec: RunRecord, output_dir: str) -> Dict[str, Any]:
                 if run_dir else None)
     pushed = rec.outputs("Pusher").get("pushed_model")
     pushed_dir = None
-    if pushed is not None and prop(pushed, "pushed") == 1:
+    # Only a Pusher that ran in this run pushed anything (a cached one names an
+    # earlier run's version).
+    if pushed is not None and prop(pushed, "pushed") == 1 and rec.ran("Pusher"):
         pushed_dir = prop(pushed, "pushed_destination")
+    reasons = list(report["reasons"])
+    if pushed is not None and not rec.ran("Pusher"):
+        pushed = None  # its registry record is an earlier run's too
+        if report["blessed"]:
+            reasons.append("the Pusher's inputs are those of an earlier run (cached): "
+                           "nothing new pushed")
     metrics = {k: report["metrics"][k] for k in eval_artifacts.SCALAR_METRICS
                if k in report["metrics"]}
     return {
@@ -52,7 +60,7 @@ def summarize(rec: RunRecord, output_dir: str) -> Dict[str, Any]:
                            or report["threshold"]["method"]),
         "train_rows": (training or {}).get("train_rows"),
         "metrics": metrics,
-        "reasons": report["reasons"],
+        "reasons": reasons,
         "baseline": ({k: report["baseline"].get(k) for k in ("roc_auc", "false_alarm_rate",
                                                              "threshold", "model_uri")}
                      if report.get("baseline") else None),

@@ -62,10 +62,14 @@ class Registration:
     run_id: str
     source: str             # where the registry's copy of the model lives
     champion: Optional[str]  # the champion version after this registration
+    previous_champion: Optional[str] = None  # before it (what `unregister` restores)
 
 
 def _is_local(uri: str) -> bool:
     return urlparse(uri).scheme in ("sqlite", "file", "")
+
+
+is_local = _is_local  # a store on this machine's disk (sqlite:///, file:)
 
 
 def _local_dir_of(uri: str) -> Optional[str]:
@@ -182,16 +186,19 @@ def _newer(a, b) -> bool:
 def register_version(uri: str, name: str, saved_model_dir: str, serving_version: str,
                      blessed: bool, tags: Mapping[str, str], metrics: Mapping[str, float],
                      params: Mapping[str, str], artifact_location: Optional[str] = None,
-                     experiment: Optional[str] = None, description: str = "") -> Registration:
+                     experiment: Optional[str] = None, description: str = "",
+                     saved_model_path: Optional[str] = None) -> Registration:
     """Log `saved_model_dir` as a pyfunc model and register it as a version of `name`.
 
-    The alias `champion` moves to the new version when it is blessed and newer
-    (by serving version) than the current champion. Raises on any failure;
-    the caller decides what a failure means.
+    `saved_model_path` (default `saved_model_dir`) is the tag `saved_model_path`:
+    where the version is served (the Pusher registers its staged copy before
+    renaming it there). The alias `champion` moves to the new version when it
+    is blessed and newer (by serving version) than the current champion.
+    Raises on any failure; the caller decides what a failure means.
     """
     numeric, strings = layout.table_columns(layout.read_metadata(saved_model_dir))
     version_tags = dict(tags, **{TAG_SERVING_VERSION: str(serving_version),
-                                 TAG_SAVED_MODEL_PATH: saved_model_dir,
+                                 TAG_SAVED_MODEL_PATH: saved_model_path or saved_model_dir,
                                  TAG_BLESSED: str(bool(blessed)).lower()})
     with _local_store(uri, artifact_location):
         client = _client(uri)
@@ -238,12 +245,53 @@ def register_version(uri: str, name: str, saved_model_dir: str, serving_version:
                                          tags={k: str(v) for k, v in version_tags.items()},
                                          description=description)
         current = _alias_version(client, name, CHAMPION)
-        champion = str(current.version) if current is not None else None
+        champion = previous = str(current.version) if current is not None else None
         if blessed and (current is None or _newer(mv, current)):
             client.set_registered_model_alias(name, CHAMPION, str(mv.version))
             champion = str(mv.version)
     return Registration(name=name, version=str(mv.version), model_uri=f"models:/{name}/{mv.version}",
-                        run_id=run_id, source=source, champion=champion)
+                        run_id=run_id, source=source, champion=champion,
+                        previous_champion=previous)
+
+
+def unregister(uri: str, reg: Registration, artifact_location: Optional[str] = None) -> None:
+    """Undoes `register_version`: the version and its run are deleted and the alias
+    `champion` goes back to the version it named before."""
+    with _local_store(uri, artifact_location):
+        client = _client(uri)
+        client.delete_model_version(reg.name, reg.version)
+        if reg.previous_champion is not None and reg.champion != reg.previous_champion:
+            client.set_registered_model_alias(reg.name, CHAMPION, reg.previous_champion)
+        client.delete_run(reg.run_id)
+
+
+def delete_serving_version(uri: str, name: str, serving_version: str,
+                           artifact_location: Optional[str] = None) -> List[str]:
+    """Deletes the versions of `name` registered for `serving_version` (a push that
+    never finished); returns their numbers. The champion alias of a deleted
+    version goes to the newest blessed version left, if any."""
+    deleted: List[str] = []
+    with _local_store(uri, artifact_location):
+        client = _client(uri)
+        try:
+            found = client.search_model_versions(f"name='{name}'")
+        except MlflowException:
+            return deleted
+        champion = _alias_version(client, name, CHAMPION)
+        for mv in found:
+            if mv.tags.get(TAG_SERVING_VERSION) == str(serving_version):
+                client.delete_model_version(name, mv.version)
+                deleted.append(str(mv.version))
+        if champion is not None and str(champion.version) in deleted:
+            left = [mv for mv in found if str(mv.version) not in deleted
+                    and mv.tags.get(TAG_BLESSED) == "true"]
+            if left:
+                best = left[0]
+                for mv in left[1:]:
+                    if _newer(mv, best):
+                        best = mv
+                client.set_registered_model_alias(name, CHAMPION, str(best.version))
+    return deleted
 
 
 def parse_model_uri(model_uri: str) -> Tuple[str, Optional[str], Optional[str]]:
@@ -293,6 +341,7 @@ def resolve(uri: str, model_uri: str, download_dir: Optional[str] = None
     info = describe(uri, model_uri)
     pushed = info["tags"].get(TAG_SAVED_MODEL_PATH)
     if pushed and layout.is_model_dir(pushed):
+        layout.verify_model_dir(pushed)
         return pushed, info
     dst = download_dir or tempfile.mkdtemp(prefix="registry-model-")
 
@@ -303,5 +352,6 @@ def resolve(uri: str, model_uri: str, download_dir: Optional[str] = None
     if not layout.is_model_dir(saved):
         raise RegistryError(f"{model_uri}: the registered model holds no SavedModel "
                             f"(looked in {saved})")
+    layout.verify_model_dir(saved)
     info["downloaded_to"] = local
     return saved, info

@@ -1,25 +1,31 @@
-"""Registry pusher executor: the stock Pusher, made atomic, plus the registry handoff.
+"""Registry pusher executor: the stock Pusher, made atomic and locked, plus the registry handoff.
 
 Subclasses `tfx.components.pusher.executor.Executor` and reuses its
 `CheckBlessing`, `GetModelPath`, `_MarkPushed` and `_MarkNotPushed` (the
 tfx-addons HFPusher pattern). Differences from the stock `Do`:
 
-1. Atomic push (`push.py`): a reader polling `serving_model/` never sees a
-   partial version; a version number already taken is bumped.
-2. Registry handoff, after the push, when `custom_config["registry"]` is set:
-   the version is registered in MLflow (`client.py`) with its record
-   (`record.py`: threshold and method, metrics, pipeline run id, data
-   path/span, schema digest, SavedModel path), `champion` moves to it if it is
-   the newest blessed version, and `registry.json` gets an entry
-   (`manifest.py`). A registration failure never loses the pushed model: it
-   is logged, recorded on the PushedModel artifact (`registry_error`) and in
-   registry.json, and the run summary shows it.
+1. The model is checked first (components/model/layout.py verify_model_dir):
+   a broken one is never pushed.
+2. Publishing (`publish.py`), holding the output lock (components/output_lock.py,
+   re-entrant when the CLI's run already holds it; `lock_wait` seconds for
+   another holder) with SIGTERM held off (components/faults.py): the version
+   is staged as `.tmp-<v>/` with checksums.json, registered in MLflow
+   (`client.py`) with its record (`record.py`), recorded in `registry.json`
+   (`manifest.py`), then renamed into place; `champion` moves to it if it is
+   the newest blessed version. A failure undoes all of it, except an MLflow
+   failure that is not a resource fault (a server that does not answer): that
+   is recorded on the PushedModel artifact (`registry_error`) and in
+   registry.json, the model is still published, and the run summary shows it.
+   A version already published from the same model (an attempt whose ML
+   Metadata record failed) is recorded, not copied again.
 
 custom_config = {"registry": {"uri", "name", "manifest", "artifact_location",
-                              "data_path"}}
+                              "data_path", "lock_dir", "lock_wait"}}
 """
+import functools
 import json
 import logging
+import os
 from typing import Any, Dict, List, Optional, Tuple
 
 from tfx import types
@@ -28,7 +34,9 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-from components.registry import push, record
+from components import faults, output_lock
+from components.model import layout
+from components.registry import publish, push, record
 
 EVALUATION_KEY = "evaluation"
 EXAMPLES_KEY = "examples"
@@ -78,15 +86,40 @@ class Executor(pusher_executor.Executor):
             self._MarkNotPushed(model_push)
             return
         model_path = self.GetModelPath(input_dict)
-        version, serving_path = self._push(model_path, exec_properties)
-        logging.info("Model written atomically to serving path %s.", serving_path)
-        # Archive copy in the artifact, as the stock Pusher does.
+        base_dir = self._base_dir(exec_properties)
+        # A broken model is never pushed (and a reader can check it the same way).
+        if "://" not in model_path:
+            layout.verify_model_dir(model_path)
+        # Archive copy in the artifact, as the stock Pusher does; first, so that a
+        # full disk stops the push before anything is served.
         io_utils.copy_dir(model_path, model_push.uri)
-        self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
+        describe = functools.partial(self._describe, registry or {}, input_dict)
+        if "://" in base_dir:
+            version, serving_path = push.push_remote(model_path, base_dir)
+            self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
+            if registry:
+                result = publish.Published(version, serving_path)
+                publish._record(registry, describe(serving_path, serving_path, version),
+                                serving_path, serving_path, version, result, [])
+                self._set_registry(model_push, result)
+            return
+        source = {"model_uri": model_path, "pipeline_run_id": self._pipeline_run_id()}
+        lock_dir = (registry or {}).get("lock_dir") or os.path.dirname(
+            os.path.dirname(os.path.abspath(base_dir)))
+        wait = float((registry or {}).get("lock_wait") or 0)
+        with output_lock.hold(lock_dir, wait=wait,
+                              command=f"Pusher of pipeline run {source['pipeline_run_id']}",
+                              on_wait=functools.partial(_log_wait, lock_dir, wait)), \
+                faults.deferred_signals():
+            result = publish.publish(model_path, base_dir, registry, describe, source)
+        logging.info("Model published at %s%s.", result.path,
+                     " (adopted: pushed by an earlier attempt)" if result.adopted else "")
+        self._MarkPushed(model_push, pushed_destination=result.path,
+                         pushed_version=result.version)
         if registry:
-            self._hand_off(registry, input_dict, model_push, serving_path, version)
+            self._set_registry(model_push, result)
 
-    def _push(self, model_path: str, exec_properties: Dict[str, Any]) -> Tuple[str, str]:
+    def _base_dir(self, exec_properties: Dict[str, Any]) -> str:
         dest = pusher_pb2.PushDestination()
         proto_utils.json_to_proto(
             exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], dest)
@@ -96,66 +129,36 @@ class Executor(pusher_executor.Executor):
         if fs.versioning not in (pusher_pb2.Versioning.AUTO,
                                  pusher_pb2.Versioning.UNIX_TIMESTAMP):
             raise NotImplementedError(f"versioning {fs.versioning}")
-        if "://" in fs.base_directory:
-            return push.push_remote(model_path, fs.base_directory)
-        return push.push_atomically(model_path, fs.base_directory)
+        return fs.base_directory
 
     def _pipeline_run_id(self) -> Optional[str]:
         ctx = getattr(self, "_context", None)
         return getattr(ctx, "pipeline_run_id", None) if ctx is not None else None
 
-    def _hand_off(self, registry: Dict[str, Any], input_dict, model_push: types.Artifact,
-                  serving_path: str, version: str) -> None:
-        """Registers the pushed version; never raises (the push is already done)."""
-        entry: Dict[str, Any] = {"version": None, "registered": False, "error": None}
-        champion, champion_known = None, False
-        try:
-            evaluation = _single(input_dict, EVALUATION_KEY)
-            examples = _single(input_dict, EXAMPLES_KEY)
-            schema = _single(input_dict, SCHEMA_KEY)
-            entry.update(record.version_record(
-                serving_path, version, registry.get("data_path"), self._pipeline_run_id(),
-                evaluation_uri=evaluation.uri if evaluation is not None else None,
-                examples_uri=examples.uri if examples is not None else None,
-                data_span=_span(examples), schema_uri=schema.uri if schema is not None else None))
-            from components.registry import client
+    def _describe(self, registry: Dict[str, Any], input_dict, files_dir: str,
+                  serving_path: str, version: str) -> Dict[str, Any]:
+        """The version's registry record (MLflow tags, registry.json entry)."""
+        evaluation = _single(input_dict, EVALUATION_KEY)
+        examples = _single(input_dict, EXAMPLES_KEY)
+        schema = _single(input_dict, SCHEMA_KEY)
+        return record.version_record(
+            serving_path, version, registry.get("data_path"), self._pipeline_run_id(),
+            evaluation_uri=evaluation.uri if evaluation is not None else None,
+            examples_uri=examples.uri if examples is not None else None,
+            data_span=_span(examples), schema_uri=schema.uri if schema is not None else None,
+            model_dir=files_dir)
 
-            reg = client.register_version(
-                uri=registry["uri"], name=registry["name"], saved_model_dir=serving_path,
-                serving_version=version, blessed=entry["blessed"],
-                tags=record.mlflow_tags(entry),
-                metrics=dict(entry["metrics"], threshold=entry["threshold"]),
-                params={"threshold_method": entry["threshold_method"],
-                        "threshold_params": json.dumps(entry["threshold_params"]),
-                        "data_path": entry["data_path"], "data_span": entry["data_span"],
-                        "schema_digest": entry["schema_digest"],
-                        "pipeline_run_id": entry["pipeline_run_id"]},
-                artifact_location=registry.get("artifact_location"),
-                description=f"pushed to {serving_path}")
-            entry.update(version=reg.version, registered=True, model_uri=reg.model_uri,
-                         mlflow_run_id=reg.run_id, registry_source=reg.source)
-            champion, champion_known = reg.champion, True
-            model_push.set_string_custom_property(PROP_VERSION, reg.version)
-            if reg.champion is not None:
-                model_push.set_string_custom_property(PROP_CHAMPION, reg.champion)
-            logging.info("Registered %s as version %s of '%s' in %s (champion: %s).",
-                         serving_path, reg.version, registry["name"], registry["uri"],
-                         reg.champion)
-        except Exception as e:  # noqa: BLE001 - the pushed model must survive any failure
-            message = f"{type(e).__name__}: {e}".splitlines()[0][:1000]
-            entry["error"] = message
-            model_push.set_string_custom_property(PROP_ERROR, message)
-            logging.exception("Registry handoff failed; the model stays pushed at %s",
-                              serving_path)
-        if registry.get("manifest"):
-            try:
-                from components.registry import manifest
+    @staticmethod
+    def _set_registry(model_push: types.Artifact, result: "publish.Published") -> None:
+        entry = result.entry
+        if entry.get("registered") and entry.get("version") is not None:
+            model_push.set_string_custom_property(PROP_VERSION, str(entry["version"]))
+        if result.champion is not None:
+            model_push.set_string_custom_property(PROP_CHAMPION, str(result.champion))
+        if entry.get("error"):
+            model_push.set_string_custom_property(PROP_ERROR, entry["error"])
 
-                manifest.record(registry["manifest"], registry["uri"], registry["name"],
-                                entry, champion, champion_known)
-            except Exception as e:  # noqa: BLE001
-                message = f"registry.json: {type(e).__name__}: {e}".splitlines()[0][:1000]
-                prior = model_push.get_string_custom_property(PROP_ERROR)
-                model_push.set_string_custom_property(
-                    PROP_ERROR, f"{prior}; {message}" if prior else message)
-                logging.exception("Could not update %s", registry["manifest"])
+
+def _log_wait(lock_dir: str, wait: float, holder) -> None:
+    logging.warning("waiting up to %g s for the lock on %s: %s", wait, lock_dir,
+                    output_lock.describe(holder))

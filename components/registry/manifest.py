@@ -60,10 +60,62 @@ def record(path: str, registry_uri: str, name: str, entry: Dict[str, Any],
             "champion_saved_model_path": chosen.get("saved_model_path") if chosen else None,
             "versions": versions,
         }
-        tmp = f"{path}.tmp-{os.getpid()}"
+        _write(path, data)
+    return data
+
+
+def _write(path: str, data: Dict[str, Any]) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=2, sort_keys=True, default=str)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    return data
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+def restore(path: str, previous: Optional[Dict[str, Any]]) -> None:
+    """Puts back the manifest as it was (`previous`; None: there was none)."""
+    with _locked(path):
+        if previous is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+        else:
+            _write(path, previous)
+
+
+def drop(path: str, serving_version: str, champion: Optional[str] = None,
+         champion_known: bool = False) -> bool:
+    """Removes the entry of `serving_version` (a push that never finished); True if
+    there was one. `champion_known`: the registry's champion after the removal."""
+    with _locked(path):
+        data = read(path)
+        if not data:
+            return False
+        versions = [v for v in data.get("versions", [])
+                    if v.get("serving_version") != str(serving_version)]
+        if len(versions) == len(data.get("versions", [])):
+            return False
+        if not champion_known:
+            champion = data.get("champion")
+            if not any(v.get("version") == champion for v in versions):
+                champion = None
+        for v in versions:
+            v["champion"] = champion is not None and v.get("version") == champion
+        chosen = next((v for v in versions if v["champion"]), None)
+        data.update(champion=champion, versions=versions,
+                    champion_saved_model_path=chosen.get("saved_model_path") if chosen else None)
+        _write(path, data)
+        return True
+
+
+def entry(data: Optional[Dict[str, Any]], serving_version: str) -> Optional[Dict[str, Any]]:
+    """The entry of `serving_version` in a manifest's data, or None."""
+    for v in (data or {}).get("versions", []):
+        if v.get("serving_version") == str(serving_version):
+            return v
+    return None

@@ -1,8 +1,10 @@
 """Publishing a model directory as `<base>/<version>/`, atomically (TFX-free).
 
-The model is copied to `<base>/.tmp-<version>` and then `os.rename`d to
-`<base>/<version>`, so a reader polling `serving_model/` (TF Serving,
-`anomaly-pipeline score`) never sees a partial version. TF Serving ignores the
+The model is copied to `<base>/.tmp-<version>` (with `checksums.json`, the
+sha256 of every file) and then `os.rename`d to `<base>/<version>`, so a reader
+polling `serving_model/` (TF Serving, `anomaly-pipeline score`) never sees a
+partial version. `stage` and `commit` are the two halves: the Pusher records
+the version in registry.json and MLflow between them (publish.py). TF Serving ignores the
 non-numeric `.tmp-*` name. A version number already taken is bumped instead of
 silently skipping the push. Remote base directories (gs://) have no atomic
 rename: there the stock Pusher's order is kept, saved_model.pb last.
@@ -11,7 +13,7 @@ import errno
 import os
 import shutil
 import time
-from typing import Callable, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from components.model import layout
 
@@ -38,15 +40,16 @@ def _fsync_tree(path: str) -> None:
                 os.close(fd)
 
 
-def push_atomically(src: str, base_dir: str, version: Optional[int] = None,
-                    copy_tree: Callable[[str, str], None] = _copy_tree,
-                    clock: Callable[[], float] = time.time) -> Tuple[str, str]:
-    """Copies the SavedModel `src` to `<base_dir>/<version>/` atomically.
+def stage(src: str, base_dir: str, version: Optional[int] = None,
+          source: Optional[Dict[str, Any]] = None,
+          copy_tree: Callable[[str, str], None] = _copy_tree,
+          clock: Callable[[], float] = time.time) -> Tuple[str, str]:
+    """Copies the SavedModel `src` to `<base_dir>/.tmp-<version>/`, not yet published.
 
-    Returns (version, path). The copy goes to `<base_dir>/.tmp-<version>`
-    (created exclusively, so two concurrent pushers never share it) and is
-    renamed into place; a version already taken (or being written) is bumped.
-    On failure the temporary directory is removed and nothing is published.
+    Returns (version, temporary path). The directory is created exclusively (a
+    version taken, or being written, is bumped), gets `checksums.json` (sha256 of
+    every file, and `source`: where the model came from) and is fsynced. On
+    failure it is removed and nothing is left.
     """
     os.makedirs(base_dir, exist_ok=True)
     v = int(clock()) if version is None else int(version)
@@ -63,26 +66,66 @@ def push_atomically(src: str, base_dir: str, version: Optional[int] = None,
             continue
         try:
             copy_tree(src, tmp)
+            layout.write_checksums(tmp, source)
             _fsync_tree(tmp)
-            if os.path.exists(final):
-                raise FileExistsError(final)
-            os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return str(v), tmp
+    raise RuntimeError(f"could not find a free version number under {base_dir}")
+
+
+def commit(tmp: str, final: str) -> None:
+    """Publishes a staged version: one rename, then the directory is fsynced."""
+    if os.path.exists(final):
+        raise FileExistsError(errno.EEXIST, "version already published", final)
+    os.rename(tmp, final)
+    base_dir = os.path.dirname(final)
+    dir_fd = os.open(base_dir, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def push_atomically(src: str, base_dir: str, version: Optional[int] = None,
+                    copy_tree: Callable[[str, str], None] = _copy_tree,
+                    clock: Callable[[], float] = time.time,
+                    source: Optional[Dict[str, Any]] = None) -> Tuple[str, str]:
+    """`stage` then `commit`: `<base_dir>/<version>/` appears whole or not at all.
+
+    Returns (version, path). A version number lost to a concurrent push is bumped.
+    """
+    v = None if version is None else int(version)
+    for _ in range(1000):
+        staged_version, tmp = stage(src, base_dir, v, source, copy_tree, clock)
+        final = os.path.join(base_dir, staged_version)
+        try:
+            commit(tmp, final)
         except OSError as e:
             shutil.rmtree(tmp, ignore_errors=True)
             if isinstance(e, FileExistsError) or e.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                v += 1  # lost a race for this version number
+                v = int(staged_version) + 1  # lost a race for this version number
                 continue
             raise
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        dir_fd = os.open(base_dir, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-        return str(v), final
+        return staged_version, final
     raise RuntimeError(f"could not find a free version number under {base_dir}")
+
+
+def leftovers(base_dir: str) -> List[str]:
+    """Versions of `.tmp-<version>` directories under `base_dir` (a push that never
+    finished; under the output lock, no push is under way)."""
+    if not os.path.isdir(base_dir):
+        return []
+    return sorted(n[len(TMP_PREFIX):] for n in os.listdir(base_dir)
+                  if n.startswith(TMP_PREFIX))
+
+
+def tmp_dir(base_dir: str, version: str) -> str:
+    return os.path.join(base_dir, f"{TMP_PREFIX}{version}")
 
 
 def push_remote(src: str, base_dir: str) -> Tuple[str, str]:

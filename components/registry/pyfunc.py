@@ -8,7 +8,10 @@ signature returns (the model is loaded with `tf.saved_model.load`, the columns
 are put in the order of `assets/model_metadata.json`). `mlflow models serve`
 serves the same.
 
-The SavedModel is the logged model's `saved_model` artifact. The `components`
+The SavedModel is the logged model's `saved_model` artifact, with the
+checksums.json of the pushed version; loading checks it first
+(components/model/layout.py verify_model_dir) and raises InputError naming
+the broken part. The `components`
 package is shipped with the model (`code_paths`), so loading it needs only
 mlflow, tensorflow and pandas.
 """
@@ -21,9 +24,12 @@ class AnomalyPyfunc(PythonModel):
     """mlflow.pyfunc.PythonModel: raw feature DataFrame -> errors and flags."""
 
     def load_context(self, context):
+        from components.model import layout
         from components.model.scorer import SavedModelScorer
 
-        self._scorer = SavedModelScorer(context.artifacts[SAVED_MODEL_ARTIFACT])
+        model_dir = context.artifacts[SAVED_MODEL_ARTIFACT]
+        layout.verify_model_dir(model_dir)  # files, checksums, signatures, metadata
+        self._scorer = SavedModelScorer(model_dir)
 
     @property
     def features(self):

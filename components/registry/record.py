@@ -27,9 +27,13 @@ def schema_digest(schema_uri: str) -> Optional[str]:
 def version_record(serving_path: str, serving_version: str, data_path: Optional[str],
                    pipeline_run_id: Optional[str], evaluation_uri: Optional[str] = None,
                    examples_uri: Optional[str] = None, data_span: Optional[int] = None,
-                   schema_uri: Optional[str] = None) -> Dict[str, Any]:
-    """The fields registered with a pushed (so blessed) version: MLflow tags, registry.json."""
-    thr = layout.read_threshold(serving_path) or {}
+                   schema_uri: Optional[str] = None, model_dir: Optional[str] = None
+                   ) -> Dict[str, Any]:
+    """The fields registered with a pushed (so blessed) version: MLflow tags, registry.json.
+
+    `model_dir`: where the version's files are now (its staged copy before it is
+    renamed to `serving_path`); default `serving_path`."""
+    thr = layout.read_threshold(model_dir or serving_path) or {}
     report = (_read_json(os.path.join(evaluation_uri, EVALUATION_FILE)) if evaluation_uri
               else None)
     metrics = {k: float(v) for k, v in ((report or {}).get("metrics") or {}).items()

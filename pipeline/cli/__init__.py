@@ -7,7 +7,11 @@ config fields. This module dispatches and maps errors to exit codes:
     0  success (also when the new model was not blessed: the summary says why)
     2  bad input or usage: one line `error: ...` on stderr, no traceback
     3  `drift` found drift
-    1  anything else: one `error:` line; the traceback goes to the log
+    1  anything else: one `error:` line; the traceback goes to the log file
+       (pipeline/cli/failures.py), never to the terminal; a full disk, a path
+       that is not writable, memory, SIGTERM: the line names the path and what to do
+
+Another run holding `run --output` is exit 2 too (components/output_lock.py).
 """
 import logging
 import os
@@ -37,26 +41,31 @@ def main(argv: Optional[List[str]] = None) -> int:
     warnings.filterwarnings("ignore", category=FutureWarning)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s")
+    from pipeline.cli import failures
+
+    failures.quiet_terminal()
+    failures.reset()
     args = build_parser().parse_args(argv)
+    from components import faults
     from components.data_gate.errors import find_in_chain
     from components.errors import InputError
+    from components.output_lock import OutputLocked
     from components.settings import SettingsError
 
     try:
         return args.command_fn(args)
-    except (common.UsageError, SettingsError, InputError) as e:
+    except (common.UsageError, SettingsError, InputError, OutputLocked) as e:
         print(f"error: {e}".replace("\n", " "), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return EXIT_ERROR
-    except Exception as e:  # noqa: BLE001 - last resort: say what failed, keep the trace
+    except (Exception, faults.Terminated) as e:  # noqa: BLE001 - last resort: one line
         rejected = find_in_chain(e)  # the data gate stopped the run (maybe wrapped by Beam)
         if rejected is not None:
             print(f"error: {rejected}".replace("\n", " "), file=sys.stderr)
             return EXIT_USAGE
-        logging.exception("anomaly-pipeline failed")
-        print(f"error: {type(e).__name__}: {e}".splitlines()[0], file=sys.stderr)
+        failures.print_line(failures.report(e, args.command))
         return EXIT_ERROR
 
 

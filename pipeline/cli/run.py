@@ -88,6 +88,9 @@ EXECUTION = (
                 "stop the run)", store=False),
     SettingFlag("--registry-uri", "registry_uri", "MLflow tracking/registry URI the pushed "
                 "model is registered in", default_text="sqlite:///<output>/mlflow.db"),
+    SettingFlag("--wait", "lock_wait", "seconds to wait while another run holds --output "
+                "(its lock file <output>/.lock names it); 0: stop at once with exit 2",
+                type=float, metavar="SECONDS"),
     *SPAN_FLAGS,
     METADATA_MYSQL,
 )
@@ -140,6 +143,8 @@ def served_model(cfg) -> Tuple[Optional[List[str]], Optional[ColumnRoles]]:
     newest = layout.newest_version_dir(cfg.serving_dir)
     if newest is None:
         return None, None
+    if layout.read_checksums(newest) is not None:  # pushed with checksums: check them
+        layout.verify_model_dir(newest)
     try:
         metadata = layout.read_metadata(newest)
         roles = ColumnRoles.from_dict(metadata.get("roles"))
@@ -151,10 +156,18 @@ def served_model(cfg) -> Tuple[Optional[List[str]], Optional[ColumnRoles]]:
 
 
 def cmd(a: argparse.Namespace) -> int:
-    from pipeline import inputs
+    from pipeline.cli import guard
 
     started = time.time()
     cfg = build(a)
+    with guard.exclusive(cfg) as run_id:  # one run per --output (pipeline/cli/guard.py)
+        return _run(a, cfg, started, run_id)
+
+
+def _run(a: argparse.Namespace, cfg: config_lib.PipelineConfig, started: float,
+         run_id: str) -> int:
+    from pipeline import inputs
+
     os.makedirs(cfg.output_dir, exist_ok=True)
     expected, served_roles = (None, None) if a.allow_schema_change else served_model(cfg)
     plan = inputs.plan(cfg, quarantine=True, expected_features=expected,
@@ -178,9 +191,9 @@ def cmd(a: argparse.Namespace) -> int:
 
             prefetch.start()  # MLflow and matplotlib, for the Pusher and the report
         backfilled = inputs.backfill(cfg, plan, connection)  # window spans not ingested
-        runner.run(cfg, plan)
+        runner.run(cfg, plan, run_id=run_id)
     mysql = connection if cfg.metadata_mysql else None
-    record = lineage.RunRecord(cfg.metadata_path, mysql, cfg.pipeline_name)
+    record = lineage.RunRecord(cfg.metadata_path, mysql, cfg.pipeline_name, run_id=run_id)
     summary: Dict[str, Any] = summary_lib.summarize(record, cfg.output_dir)
     if plan.span_pattern is not None:
         summary["spans"] = inputs.span_summary(cfg, plan, backfilled, record)

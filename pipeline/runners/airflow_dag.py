@@ -23,6 +23,13 @@ Settings, in increasing precedence (all optional):
   ANOMALY_PIPELINE_SCHEDULE     cron or preset ("@daily"), "none" for manual only
   ANOMALY_PIPELINE_START_DATE   YYYY-MM-DD (default 2024-01-01; catchup is off)
   ANOMALY_PIPELINE_METADATA_MYSQL  HOST[:PORT]/DB (+ ..._MYSQL_USER/_PASSWORD)
+  ANOMALY_PIPELINE_LOCK_WAIT    seconds the Pusher waits for another run holding the
+                                output (default 1800), then fails naming it
+
+One writer per output: DAG runs never overlap (max_active_runs=1), and the
+Pusher task publishes and records the model holding the output's lock
+(components/output_lock.py), the same lock `anomaly-pipeline run` holds for a
+whole run; so a CLI run and this DAG on one output never push at once.
 
 Parsing does no pipeline work: it reads the settings, lists one directory to
 detect span folders and builds the DAG. A bad setting does not make the DAG
@@ -42,9 +49,12 @@ ENV_SETTINGS = (
     ("DATA", "data.path", str), ("LABEL_COLUMN", "data.label_column", str),
     ("EPOCHS", "model.epochs", int), ("WINDOW", "data.window", int),
     ("OUTPUT", "output", str), ("NAME", "pipeline_name", str),
-    ("METADATA_MYSQL", "metadata_mysql", str),
+    ("METADATA_MYSQL", "metadata_mysql", str), ("LOCK_WAIT", "lock_wait", float),
     ("SCHEDULE", "airflow.schedule", str), ("START_DATE", "airflow.start_date", str),
 )
+# The Pusher task waits this long for another run holding the output (a CLI run on
+# the same --output): then it fails naming the holder, and Airflow's retries apply.
+AIRFLOW_LOCK_WAIT = 1800.0
 CHECK_TASK_ID = "check_inputs"
 ERROR_TASK_ID = "config_error"
 
@@ -72,6 +82,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Tuple[Any, Dict[st
     file_values = dict(config_lib.load_config_file(path)) if path else {}
     home = environ.get("AIRFLOW_HOME") or os.path.join(os.path.expanduser("~"), "airflow")
     file_values.setdefault("output", os.path.join(home, "anomaly-pipeline"))
+    file_values.setdefault("lock_wait", AIRFLOW_LOCK_WAIT)
     file_data = dict(file_values.get("data") or {})
     if "path" not in file_data and _env(environ, "DATA") is None:
         # The bundled dataset, so the DAG runs as dropped in.
@@ -83,12 +94,13 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Tuple[Any, Dict[st
         raw = _env(environ, name)
         if raw is None:
             continue
-        if kind is int:
+        if kind in (int, float):
             try:
-                raw = int(raw)
+                raw = kind(raw)
             except ValueError:
                 raise config_lib.ConfigError(
-                    f"{ENV_PREFIX}{name} must be an integer, got '{raw}'") from None
+                    f"{ENV_PREFIX}{name} must be {'an integer' if kind is int else 'a number'}"
+                    f", got '{raw}'") from None
         elif name == "SCHEDULE" and raw.lower() in ("none", "null"):
             raw = None
         section, _, key = setting.rpartition(".")

@@ -6,6 +6,7 @@ for a cluster (docs/runners.md). A runner outside this process also gets
 this project's sdist as `--extra_package` (pipeline/beam_staging.py).
 """
 import os
+from typing import Optional
 
 from pipeline import beam_staging, metadata
 from pipeline.config import PipelineConfig
@@ -20,15 +21,16 @@ def beam_args(cfg: PipelineConfig):
     return beam_staging.with_project_package(args)
 
 
-def run(cfg: PipelineConfig, plan) -> None:
-    """Runs the DAG on the input `plan` (pipeline/inputs.InputPlan)."""
+def run(cfg: PipelineConfig, plan, run_id: Optional[str] = None) -> None:
+    """Runs the DAG on the input `plan` (pipeline/inputs.InputPlan); `run_id` names its
+    pipeline_run context in ML Metadata."""
     from tfx.orchestration.beam.beam_dag_runner import BeamDagRunner
 
-    from pipeline.runners.in_process import tune_in_process_runner
+    from pipeline.runners.in_process import named_run, tune_in_process_runner
 
     tune_in_process_runner()
 
     pipeline = create_pipeline(cfg, plan,
                                metadata_connection_config=metadata.connection_config(cfg),
                                beam_pipeline_args=beam_args(cfg))
-    BeamDagRunner().run(pipeline)
+    named_run(BeamDagRunner, run_id)().run(pipeline)

@@ -1,4 +1,4 @@
-"""Process-wide settings for Beam's in-process DirectRunner, applied by the runners.
+"""What the in-process runners share: Beam's DirectRunner settings, and a run id of our choosing.
 
 The embedded worker's state cache weighs every cached side input with
 `objsize.get_deep_size`, which walks the globals of every loaded module on
@@ -19,3 +19,22 @@ def tune_in_process_runner() -> None:
 
     worker_handlers.STATE_CACHE_SIZE_MB = 0
     _applied = True
+
+
+def named_run(runner_class, run_id=None):
+    """`runner_class` (LocalDagRunner, BeamDagRunner) whose run gets the pipeline run id
+    `run_id` instead of the timestamp TFX picks, so the caller can read back its
+    own run from ML Metadata (pipeline/lineage.py) whatever else ran meanwhile."""
+    if run_id is None:
+        return runner_class
+    from tfx.dsl.compiler import constants
+    from tfx.orchestration.portable import runtime_parameter_utils
+
+    class NamedRun(runner_class):
+        def run_with_ir(self, pipeline, *args, **kwargs):
+            # The runner substitutes its own id only where the parameter is unset.
+            runtime_parameter_utils.substitute_runtime_parameter(
+                pipeline, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id})
+            return super().run_with_ir(pipeline, *args, **kwargs)
+
+    return NamedRun

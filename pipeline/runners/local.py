@@ -1,14 +1,17 @@
 """LocalDagRunner: the default; in-process Beam DirectRunner, SQLite metadata."""
+from typing import Optional
+
 from pipeline import metadata
 from pipeline.config import PipelineConfig
 from pipeline.dag import create_pipeline
 
 
-def run(cfg: PipelineConfig, plan) -> None:
-    """Runs the DAG on the input `plan` (pipeline/inputs.InputPlan)."""
+def run(cfg: PipelineConfig, plan, run_id: Optional[str] = None) -> None:
+    """Runs the DAG on the input `plan` (pipeline/inputs.InputPlan); `run_id` names its
+    pipeline_run context in ML Metadata."""
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
-    from pipeline.runners.in_process import tune_in_process_runner
+    from pipeline.runners.in_process import named_run, tune_in_process_runner
 
     tune_in_process_runner()
 
@@ -21,4 +24,4 @@ def run(cfg: PipelineConfig, plan) -> None:
         # itself for remote workers before each Beam component (~1.5 s each),
         # so only --beam-arg adds them.
         beam_pipeline_args=list(cfg.beam_args))
-    LocalDagRunner().run(pipeline)
+    named_run(LocalDagRunner, run_id)().run(pipeline)

@@ -7,7 +7,10 @@ data (or --data) with few epochs, then checks that the DAG run succeeded,
 every task succeeded, and the Pusher wrote a SavedModel version under
 <output>/serving_model/<model_name>/. Prints one JSON line with the timings;
 exit status 0 on success, 1 otherwise. The temporary directory is removed
-unless --keep.
+unless --keep. With --hold-lock this script holds the output's lock
+(components/output_lock.py, as a CLI run on the same output would) until the
+DAG's Pusher has waited for it a few seconds: the Pusher must wait, say so in
+its log, then push (`lock_wait_seen` in the JSON line).
 
 Not a pytest module (tests/pipeline/test_orchestration.py runs it in a subprocess).
 """
@@ -19,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -81,6 +85,42 @@ def run_states(db: str, dag_id: str) -> dict:
     return {"run_id": row[0], "dag_run_state": row[1], "task_states": dict(tasks)}
 
 
+class LockHolder(threading.Thread):
+    """Holds <output>/.lock from now until the Pusher has started and waited `hold_s`."""
+
+    def __init__(self, output: str, hold_s: float = 5.0, timeout: float = 1500):
+        super().__init__(daemon=True)
+        self.output, self.hold_s, self.timeout = output, hold_s, timeout
+        self.held, self.stop = threading.Event(), threading.Event()
+
+    def run(self):
+        sys.path.insert(0, ROOT)
+        from components import output_lock
+
+        pusher = os.path.join(self.output, "pipeline_root", "Pusher")
+        with output_lock.hold(self.output, command="run_airflow_dag.py --hold-lock"):
+            self.held.set()
+            deadline = time.time() + self.timeout
+            while not os.path.isdir(pusher) and time.time() < deadline:
+                if self.stop.wait(0.2):
+                    return
+            self.stop.wait(self.hold_s)
+
+
+def _mentions(root: str, text: str) -> bool:
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            if name.endswith((".log", ".txt")) or "." not in name:
+                try:
+                    with open(os.path.join(dirpath, name), encoding="utf-8",
+                              errors="replace") as f:
+                        if text in f.read():
+                            return True
+                except OSError:
+                    continue
+    return False
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=DEFAULT_DATA)
@@ -90,6 +130,8 @@ def main(argv=None) -> int:
     p.add_argument("--dag-id", default="anomaly-pipeline")
     p.add_argument("--keep", action="store_true", help="keep the temporary AIRFLOW_HOME")
     p.add_argument("--timeout", type=int, default=1500, help="seconds for `dags test`")
+    p.add_argument("--hold-lock", action="store_true",
+                   help="hold the output's lock until the Pusher has waited for it")
     a = p.parse_args(argv)
 
     tmp = tempfile.mkdtemp(prefix="airflow-test-")
@@ -109,8 +151,20 @@ def main(argv=None) -> int:
         if rc != 0:
             result["error"] = f"airflow db migrate exited {rc}"
             return _finish(result, a.keep, tmp)
+        holder = None
+        if a.hold_lock:
+            holder = LockHolder(output, timeout=a.timeout)
+            holder.start()
+            holder.held.wait(60)
         t = time.time()
-        rc = _airflow(["dags", "test", a.dag_id, a.date], env, log, timeout=a.timeout)
+        try:
+            rc = _airflow(["dags", "test", a.dag_id, a.date], env, log, timeout=a.timeout)
+        finally:
+            if holder is not None:
+                holder.stop.set()
+                holder.join(30)
+        if a.hold_lock:
+            result["lock_wait_seen"] = _mentions(tmp, "waiting up to")
         result["dags_test_seconds"] = round(time.time() - t, 1)
         result["dags_test_exit"] = rc
         # `dags test` does not serialize the DAG, so `airflow dags list-runs` cannot
@@ -129,6 +183,8 @@ def main(argv=None) -> int:
             problems.append(f"tasks not successful: {bad or 'no task states'}")
         if not versions:
             problems.append("no SavedModel was pushed under serving_model/")
+        if a.hold_lock and not result.get("lock_wait_seen"):
+            problems.append("the Pusher did not wait for the output's lock")
         elif not os.path.isfile(os.path.join(os.path.dirname(versions[-1]), "assets",
                                              "threshold.json")) and not os.path.isfile(
                 os.path.join(os.path.dirname(versions[-1]), "threshold.json")):

@@ -8,7 +8,8 @@ killed Trainer execution stays RUNNING in ML Metadata, under the killed run's
 pipeline_run context. LocalDagRunner registers each run's executions under a
 new pipeline_run context and the cache only reuses COMPLETE/CACHED
 executions, so the stale entry neither blocks nor poisons the rerun; and
-nothing was pushed, because the Pusher never started.
+nothing was pushed, because the Pusher never started. The killed run's output
+lock (<output>/.lock, issue 18) is taken over by the rerun.
 """
 import glob
 import json
@@ -77,8 +78,11 @@ def test_kill_during_training_then_rerun_completes_from_the_cache(tmp_path):
     served = out / "serving_model" / "anomaly_detector"
     assert not served.exists() or os.listdir(served) == []
 
+    # The killed run's lock is free (the kernel dropped it): the rerun takes it over.
+    assert json.loads((out / ".lock").read_text())["pid"] == proc.pid
     rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert f"took over the lock of pid {proc.pid}" in rerun.stderr
     summary = json.loads(rerun.stdout.strip().splitlines()[-1])
     assert UPSTREAM <= set(summary["components"]["cached"]), summary["components"]
     assert "Trainer" in summary["components"]["ran"]

@@ -6,6 +6,8 @@ import json
 import os
 from unittest import mock
 
+import pytest
+
 from tfx.proto import pusher_pb2
 from tfx.types import standard_artifacts
 from tfx.utils import proto_utils
@@ -48,6 +50,14 @@ def _exec_properties(tmp_path):
             "custom_config": json.dumps({"registry": registry})}
 
 
+@pytest.fixture(autouse=True)
+def _fake_models_pass_the_model_check():
+    # fake_model_dir's saved_model.pb is random bytes (no TensorFlow needed here);
+    # the check itself is tested in tests/components/model/test_layout_checks.py.
+    with mock.patch.object(registry_executor.layout, "verify_model_dir"):
+        yield
+
+
 class _Pushed:
     """What pipeline.results reads: an MLMD artifact's custom properties."""
 
@@ -67,7 +77,9 @@ def test_registry_failure_keeps_the_pushed_model_and_reports_it(tmp_path):
     assert pushed.get_int_custom_property("pushed") == 1
     dest = pushed.get_string_custom_property("pushed_destination")
     assert os.path.exists(os.path.join(dest, "saved_model.pb"))
-    assert _inventory(dest) == _inventory(os.path.join(inputs["model"][0].uri, "Format-Serving"))
+    published = _inventory(dest)
+    assert published.pop("checksums.json") > 0  # written at push, checked at load
+    assert published == _inventory(os.path.join(inputs["model"][0].uri, "Format-Serving"))
     error = pushed.get_string_custom_property(registry_executor.PROP_ERROR)
     assert "RuntimeError: tracking server unreachable" in error
     data = manifest.read(str(tmp_path / "out" / "registry.json"))
@@ -95,7 +107,11 @@ def test_registration_gets_the_version_fields(tmp_path):
     assert kwargs["tags"]["threshold"] == "1.5" and kwargs["tags"]["threshold_method"] == "mean_std"
     assert kwargs["tags"]["metrics.roc_auc"] == "0.93"
     assert kwargs["tags"]["data_path"] == "/data/x.csv"
-    assert kwargs["saved_model_dir"] == pushed.get_string_custom_property("pushed_destination")
+    # Registered from the staged copy, before it is renamed to the path it is tagged with.
+    dest = pushed.get_string_custom_property("pushed_destination")
+    assert kwargs["saved_model_path"] == dest
+    assert kwargs["saved_model_dir"] == os.path.join(os.path.dirname(dest),
+                                                     ".tmp-" + os.path.basename(dest))
     data = manifest.read(str(tmp_path / "out" / "registry.json"))
     assert data["champion"] == "4" and data["versions"][0]["champion"] is True
     summary = results.registry_summary(_Pushed(pushed))

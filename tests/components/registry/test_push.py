@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from components.model import layout
 from components.registry import push
 from tests.helpers.savedmodels import VARIABLES, fake_model_dir as _fake_saved_model
 from tests.helpers.savedmodels import inventory as _inventory
@@ -52,7 +53,7 @@ class _Reader(threading.Thread):
                     continue
                 self.seen_versions.add(name)
                 found = _inventory(os.path.join(self.base_dir, name))
-                if found != self.expected:
+                if found.pop(layout.CHECKSUMS_FILE, None) is None or found != self.expected:
                     self.violations.append((name, found))
             time.sleep(0.0005)
 
@@ -78,7 +79,10 @@ def test_push_is_atomic_for_a_polling_reader(tmp_path):
     assert reader.violations == []
     assert reader.seen_versions == {"1700000000"}
     assert version == "1700000000" and path == os.path.join(base, "1700000000")
-    assert _inventory(path) == _inventory(src)
+    published = _inventory(path)
+    assert published.pop(layout.CHECKSUMS_FILE) > 0
+    assert published == _inventory(src)
+    assert sorted(layout.read_checksums(path)["files"]) == sorted(_inventory(src))
     assert os.listdir(base) == ["1700000000"]  # the temporary directory is gone
 
 
