@@ -7,7 +7,11 @@ config fields. This module dispatches and maps errors to exit codes:
     0  success (also when the new model was not blessed: the summary says why)
     2  bad input or usage: one line `error: ...` on stderr, no traceback
     3  `drift` found drift
-    1  anything else: one `error:` line; the traceback goes to the log
+    1  anything else: one `error:` line naming the log file, where the traceback is
+
+Each command runs inside a pipeline/console.py Session: the TensorFlow, TFX,
+Beam and absl logs go to a log file (`--verbose` also shows them), the
+terminal shows progress, and stdout only the JSON line.
 """
 import logging
 import os
@@ -38,6 +42,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s")
     args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    finally:
+        if argv is None:  # the console script: this process ends here
+            from pipeline import console
+
+            console.park()
+
+
+def _dispatch(args) -> int:
     from components.data_gate.errors import find_in_chain
     from components.errors import InputError
     from components.settings import SettingsError
@@ -55,8 +69,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         if rejected is not None:
             print(f"error: {rejected}".replace("\n", " "), file=sys.stderr)
             return EXIT_USAGE
-        logging.exception("anomaly-pipeline failed")
-        print(f"error: {type(e).__name__}: {e}".splitlines()[0], file=sys.stderr)
+        line = f"error: {type(e).__name__}: {e}".splitlines()[0]
+        log = getattr(e, "anomaly_pipeline_log", None)
+        if log:  # the session wrote the traceback there
+            line += f" (traceback in {log})"
+        else:
+            logging.exception("anomaly-pipeline failed")
+        print(line, file=sys.stderr)
         return EXIT_ERROR
 
 

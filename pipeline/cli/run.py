@@ -12,8 +12,10 @@ from components.evaluator.thresholds import DEFAULT_PARAMS, METHODS
 from components.model.settings import AUTO_BATCH_MIN, AUTO_BATCH_STEPS
 from pipeline import config as config_lib
 from pipeline.cli.common import (BEAM_ARG, CONFIG_FILE_HELP, EXIT_OK, METADATA_MYSQL, SPAN_FLAGS,
-                                 SettingFlag, UsageError, add_flags, int_list, kv_number,
-                                 overrides)
+                                 SettingFlag, UsageError, add_flags, add_verbose,
+                                 expected_error, int_list, kv_number, overrides)
+
+LOG_DIR = "logs"  # <output>/logs/<YYYYmmdd-HHMMSS>.log, one per run (summary key "log")
 
 _AUTO = DEFAULT_PARAMS["auto"]
 GENERAL = (
@@ -110,6 +112,7 @@ def add_parser(sub) -> None:
     x.add_argument("--allow-schema-change", action="store_true",
                    help="accept data whose columns differ from the model already served "
                         "under --output (default: refuse with exit 2)")
+    add_verbose(x)
 
 
 def build(a: argparse.Namespace) -> config_lib.PipelineConfig:
@@ -143,18 +146,47 @@ def served_features(cfg) -> Optional[List[str]]:
             f"remove that version, or pass --allow-schema-change")) from None
 
 
-def cmd(a: argparse.Namespace) -> int:
+def quarantine_files(cfg, plan) -> List[str]:
+    """The quarantine files this run's input checks wrote (none when no row was set aside)."""
+    from components.input_checks.quarantine import QUARANTINE_FILE
     from pipeline import inputs
+
+    if not plan.quarantined_rows:
+        return []
+    dirs = ([os.path.join(cfg.output_dir, inputs.SPAN_QUARANTINE_DIR, s.name)
+             for s in plan.selected] if plan.span_pattern is not None
+            else [os.path.join(cfg.output_dir, inputs.QUARANTINE_DIR)])
+    return [p for p in (os.path.join(d, QUARANTINE_FILE) for d in dirs) if os.path.isfile(p)]
+
+
+def cmd(a: argparse.Namespace) -> int:
+    from pipeline import console
 
     started = time.time()
     cfg = build(a)
     os.makedirs(cfg.output_dir, exist_ok=True)
+    log = console.log_file(os.path.join(cfg.output_dir, LOG_DIR))
+    with console.Session(log, verbose=a.verbose, expected=expected_error):
+        summary = _run(a, cfg, started, log)
+    print(json.dumps(summary, sort_keys=True), flush=True)
+    return EXIT_OK
+
+
+def _run(a: argparse.Namespace, cfg, started: float, log: str) -> Dict[str, Any]:
+    from components import progress
+    from pipeline import inputs
+
     expected = None if a.allow_schema_change else served_features(cfg)
     plan = inputs.plan(cfg, quarantine=True, expected_features=expected)
     if a.allow_schema_change:  # other columns: the data gate's reference schema goes too
         from components.data_gate import reference_schema
 
         reference_schema.retire_if_columns_changed(cfg.output_dir, plan.columns)
+    quarantined = quarantine_files(cfg, plan)
+    progress.say("%s: %s rows checked%s", cfg.data.path, f"{plan.rows:,}",
+                 f", {plan.quarantined_rows:,} with missing or non-finite values set aside in "
+                 f"{', '.join(quarantined) or 'the quarantine'}" if plan.quarantined_rows else "")
+    progress.say("full log: %s", log)
 
     from pipeline import lineage, metadata, summary as summary_lib
     from pipeline.runners import get_runner
@@ -175,19 +207,34 @@ def cmd(a: argparse.Namespace) -> int:
     if plan.span_pattern is not None:
         summary["spans"] = inputs.span_summary(cfg, plan, backfilled, record)
     summary["quarantined_rows"] = plan.quarantined_rows
+    summary["quarantine_files"] = quarantined
     summary["data_rows"] = plan.rows
     summary["output"] = cfg.output_dir
-    if summary["pushed_model"]:
-        print(f"pushed model: {summary['pushed_model']}", file=sys.stderr)
-    else:
-        print("model not blessed, nothing pushed: " + "; ".join(summary["reasons"]),
-              file=sys.stderr)
-    if (summary.get("registry") or {}).get("error"):
-        print(f"warning: the model is pushed but the registry handoff failed: "
-              f"{summary['registry']['error']}", file=sys.stderr)
+    summary["log"] = log
     # The data gate's result; after the first push, the reference schema.
     summary["data_gate"] = summary_lib.data_gate_summary(
         record, cfg.output_dir, cfg.data.label_column, pushed=bool(summary["pushed_model"]))
     summary["seconds"] = round(time.time() - started, 2)
-    print(json.dumps(summary, sort_keys=True), flush=True)
-    return EXIT_OK
+    _say_outcome(summary)
+    return summary
+
+
+def _say_outcome(summary: Dict[str, Any]) -> None:
+    """The run's outcome in a few lines on the terminal, before the JSON line."""
+    from components import progress
+
+    registry = summary.get("registry") or {}
+    if summary["pushed_model"]:
+        where = (f" (registry {registry['name']} version {registry['version']}"
+                 + (", champion" if registry.get("champion") == registry.get("version") else "")
+                 + ")" if registry.get("version") else "")
+        progress.say("pushed model: %s%s", summary["pushed_model"], where)
+    else:
+        progress.say("model not blessed, nothing pushed: %s", "; ".join(summary["reasons"]))
+    if registry.get("error"):
+        progress.say("warning: the model is pushed but the registry handoff failed: %s",
+                     registry["error"], level=logging.WARNING)
+    for text in summary.get("warnings") or []:
+        progress.say("warning: %s", text, level=logging.WARNING)
+    if summary.get("report"):
+        progress.say("report: %s", summary["report"])

@@ -6,7 +6,7 @@ import sys
 
 from components.model.explain import DEFAULT_K
 from pipeline.batch_scoring.settings import DEFAULT_ROWS_PER_CHUNK
-from pipeline.cli.common import EXIT_OK, UsageError
+from pipeline.cli.common import EXIT_OK, UsageError, add_verbose, expected_error
 
 
 def add_parser(sub) -> None:
@@ -33,6 +33,7 @@ def add_parser(sub) -> None:
     s.add_argument("--beam-arg", action="append", default=[], metavar="ARG",
                    help="Beam pipeline argument passed through, e.g. --beam-arg=--runner=..."
                         " (repeatable)")
+    add_verbose(s)
 
 
 def cmd(a: argparse.Namespace) -> int:
@@ -40,12 +41,17 @@ def cmd(a: argparse.Namespace) -> int:
         raise UsageError("--batch-size must be >= 1")
     if a.top_features is not None and a.top_features < 0:
         raise UsageError("--top-features must be >= 0")
-    from pipeline.batch_scoring.score import score_csv
+    from pipeline import console
 
-    with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the JSON line
-        stats = score_csv(a.model, a.input, a.output,
-                          batch_size=a.batch_size or DEFAULT_ROWS_PER_CHUNK,
-                          registry_uri=a.registry_uri, beam_args=a.beam_arg,
-                          top_features=a.top_features)
+    log = console.scratch_log_file("score")
+    with console.Session(log, verbose=a.verbose, expected=expected_error):
+        from pipeline.batch_scoring.score import score_csv  # TF and Beam: inside the session
+
+        with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the JSON line
+            stats = score_csv(a.model, a.input, a.output,
+                              batch_size=a.batch_size or DEFAULT_ROWS_PER_CHUNK,
+                              registry_uri=a.registry_uri, beam_args=a.beam_arg,
+                              top_features=a.top_features)
+    stats["log"] = log
     print(json.dumps(stats, sort_keys=True), flush=True)
     return EXIT_OK

@@ -29,4 +29,7 @@ def run(cfg: PipelineConfig, input_base: str, input_pattern: str) -> None:
     pipeline = create_pipeline(cfg, input_base, input_pattern,
                                metadata_connection_config=metadata.connection_config(cfg),
                                beam_pipeline_args=beam_args(cfg))
-    BeamDagRunner().run(pipeline)
+    from pipeline.runners.progress import report_nodes
+
+    with report_nodes(len(pipeline.components), metadata.connection_config(cfg)):
+        BeamDagRunner().run(pipeline)

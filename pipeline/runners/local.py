@@ -20,4 +20,7 @@ def run(cfg: PipelineConfig, input_base: str, input_pattern: str) -> None:
         # itself for remote workers before each Beam component (~1.5 s each),
         # so only --beam-arg adds them.
         beam_pipeline_args=list(cfg.beam_args))
-    LocalDagRunner().run(pipeline)
+    from pipeline.runners.progress import report_nodes
+
+    with report_nodes(len(pipeline.components), metadata.connection_config(cfg)):
+        LocalDagRunner().run(pipeline)
