@@ -4,7 +4,9 @@ Everything a person needs to decide whether to trust the flag, in one file
 with its images embedded (base64 PNG, matplotlib Agg, no external resource):
 
   summary     blessed or not and why, threshold, method, headline metrics
-  training    training and validation loss per epoch (Trainer's training_summary.json)
+  training    training and validation loss per epoch (Trainer's training_summary.json),
+              a warning when the best epoch is the epoch cap (the loss was still falling)
+  selection   the model-selection candidates: settings, eval ROC-AUC, epochs, which was kept
   errors      reconstruction-error histogram on the eval split, normal vs anomalous
               rows when labels exist, with the threshold drawn
   curves      ROC and precision-recall curves, candidate and baseline (labels only)
@@ -28,10 +30,12 @@ import numpy as np
 from components.evaluator.artifacts import ERRORS_FILE, REPORT_FILE
 from components.evaluator.plots import plot_curves, plot_features, plot_histogram, plot_loss
 from components.model import layout
+from components.model.settings import describe_candidate
+from components.model.training_summary import at_epoch_cap, epoch_cap, epoch_cap_warning
 
 MAX_SAVED_ERRORS = 20_000      # per class, in errors.npz
-SECTIONS = ("summary", "training", "errors", "curves", "confusion", "features", "baseline",
-            "data")
+SECTIONS = ("summary", "training", "selection", "errors", "curves", "confusion", "features",
+            "baseline", "data")
 
 
 # ----------------------------------------------------------------------------- collecting
@@ -138,6 +142,7 @@ table{border-collapse:collapse;margin:8px 0;font-size:0.9em}td,th{border:1px sol
 text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 .ok{color:#0a7d22;font-weight:bold}.bad{color:#b00020;font-weight:bold}.muted{color:#666}
 img{max-width:100%;border:1px solid #eee}code{background:#f5f5f5;padding:1px 4px}
+.warn{background:#fff4e5;border-left:4px solid #e69500;padding:6px 10px}
 """
 
 
@@ -175,6 +180,34 @@ def _img(src: str, alt: str) -> str:
     return f'<img src="{src}" alt="{_e(alt)}">'
 
 
+def _selection_section(training: Optional[Mapping[str, Any]]) -> str:
+    """Model selection: one row per candidate the Trainer fitted, the kept one marked."""
+    sel = (training or {}).get("selection") or {}
+    cands = sel.get("candidates") or []
+    out = ["<section id='selection'><h2>Model selection</h2>"]
+    if len(cands) < 2:
+        why = sel.get("why") or "no model selection recorded"
+        out.append(f"<p class='muted'>One candidate trained: {_e(why)}.</p></section>")
+        return "\n".join(out)
+    chosen = sel.get("chosen", 0)
+    rows = []
+    for i, c in enumerate(cands):
+        best, cap = c.get("best_epoch"), c.get("epochs")
+        best_text = _fmt(best) + (" (the cap)" if at_epoch_cap(best, cap) else "")
+        loss = c.get("best_val_loss", c.get("best_loss"))
+        rows.append([f"{i + 1}", describe_candidate(c.get("overrides") or {}), c.get("roc_auc"),
+                     c.get("epochs_run"), _Raw(best_text), loss, c.get("seconds"),
+                     _Raw("<span class='ok'>kept</span>" if i == chosen else "")])
+    n_eval = sel.get("eval_rows")
+    out.append(f"<p>Every candidate was fitted on the same training rows and scored on "
+               f"{_fmt(n_eval)} labelled eval rows ({_fmt(sel.get('eval_anomalies'))} "
+               f"anomalies); the highest ROC-AUC is kept (ties: the earlier).</p>")
+    out.append(_table(["", "candidate", "eval ROC-AUC", "epochs run", "best epoch",
+                       "best validation loss", "fit seconds", ""], rows))
+    out.append("</section>")
+    return "\n".join(out)
+
+
 def render(evaluation: Mapping[str, Any], training: Optional[Mapping[str, Any]],
            errors_by_group: Mapping[str, np.ndarray], statistics: Mapping[str, Any],
            feature_names: Sequence[str], curves_cand: Optional[Mapping[str, Any]] = None,
@@ -189,7 +222,8 @@ def render(evaluation: Mapping[str, Any], training: Optional[Mapping[str, Any]],
                         f"{_e(title or 'Anomaly model report')}</title><style>{CSS}</style>"
                         "</head><body>"]
     parts.append(f"<h1>{_e(title or 'Anomaly model report')}</h1>"
-                 f"<div class='muted'>model {_e(evaluation.get('model_uri', ''))}</div>")
+                 f"<div class='muted'>candidate model (the Trainer's output) "
+                 f"{_e(evaluation.get('model_uri', ''))}</div>")
 
     # summary
     verdict = ("<span class='ok'>BLESSED</span> (pushed by the Pusher)" if blessed else
@@ -212,6 +246,9 @@ def render(evaluation: Mapping[str, Any], training: Optional[Mapping[str, Any]],
 
     # training
     parts.append("<section id='training'><h2>Training</h2>")
+    cap_warning = epoch_cap_warning(training)
+    if cap_warning:
+        parts.append(f"<p class='warn'><b>Warning:</b> {_e(cap_warning)}.</p>")
     if training and training.get("history"):
         hist = training["history"]
         parts.append(_img(plot_loss(hist, training.get("best_epoch")), "loss per epoch"))
@@ -225,12 +262,15 @@ def render(evaluation: Mapping[str, Any], training: Optional[Mapping[str, Any]],
             ["errors normalised per feature",
              "yes" if training.get("feature_error_scale") else "no"],
             ["batch size", training.get("batch_size")],
-            ["epochs run", training.get("epochs_run")], ["best epoch", training.get("best_epoch")],
+            ["epochs run (cap)", _Raw(f"{_fmt(training.get('epochs_run'))} "
+                                      f"({_fmt(epoch_cap(training))})")],
+            ["best epoch", training.get("best_epoch")],
             ["final training loss", (hist.get("loss") or [None])[-1]],
             ["best validation loss", min(hist["val_loss"]) if hist.get("val_loss") else None]]))
     else:
         parts.append("<p class='muted'>No training history was recorded.</p>")
     parts.append("</section>")
+    parts.append(_selection_section(training))
 
     # errors
     parts.append("<section id='errors'><h2>Reconstruction errors on the eval split</h2>")
