@@ -188,7 +188,7 @@ def _run(a: argparse.Namespace, cfg, started: float, log: str) -> Dict[str, Any]
                  f"{', '.join(quarantined) or 'the quarantine'}" if plan.quarantined_rows else "")
     progress.say("full log: %s", log)
 
-    from pipeline import lineage, metadata, summary as summary_lib
+    from pipeline import lineage, metadata, run_report, summary as summary_lib
     from pipeline.runners import get_runner
 
     logging.info("running the pipeline on %s (%d rows)", cfg.data.path, plan.rows)
@@ -215,6 +215,8 @@ def _run(a: argparse.Namespace, cfg, started: float, log: str) -> Dict[str, Any]
     summary["data_gate"] = summary_lib.data_gate_summary(
         record, cfg.output_dir, cfg.data.label_column, pushed=bool(summary["pushed_model"]))
     summary["seconds"] = round(time.time() - started, 2)
+    # The published report.html gets what only the end of the run knows (never fails).
+    run_report.add_run_section(summary.get("report"), summary, cfg.data.path)
     _say_outcome(summary)
     return summary
 
