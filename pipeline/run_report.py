@@ -77,7 +77,7 @@ def section(summary: Mapping[str, Any], data_path: str, report_dir: str) -> str:
     body = "".join(f"<tr><td>{k}</td><td style='text-align:left'>{v}</td></tr>"
                    for k, v in rows)
     parts = [f"<section id='{SECTION_ID}'><h2>This run</h2>",
-             f"<table><tr><th></th><th>value</th></tr>{body}</table>"]
+             f"<table><tr><th></th><th style='text-align:left'>value</th></tr>{body}</table>"]
     for text in summary.get("warnings") or []:
         parts.append(f"<p class='run-warning'><b>Warning:</b> {_e(text)}</p>")
     if "AnomalyEvaluator" in (comps.get("cached") or []):

@@ -120,7 +120,7 @@ def _activation_text(training: Mapping[str, Any]) -> str:
     chosen = training.get("output_activation") or "?"
     selection = training.get("selection") or {}
     if len(selection.get("candidates") or []) > 1 and selection.get("eval_rows"):
-        return f"{chosen} (model selection: {selection['why']})"
+        return f"{chosen} (the candidate model selection kept, see below)"
     return chosen
 
 
@@ -196,7 +196,8 @@ def _selection_section(training: Optional[Mapping[str, Any]]) -> str:
         best_text = _fmt(best) + (" (the cap)" if at_epoch_cap(best, cap) else "")
         loss = c.get("best_val_loss", c.get("best_loss"))
         rows.append([f"{i + 1}", describe_candidate(c.get("overrides") or {}), c.get("roc_auc"),
-                     c.get("epochs_run"), _Raw(best_text), loss, c.get("seconds"),
+                     c.get("epochs_run"), _Raw(best_text), loss,
+                     None if c.get("seconds") is None else f"{c['seconds']:.1f}",
                      _Raw("<span class='ok'>kept</span>" if i == chosen else "")])
     n_eval = sel.get("eval_rows")
     out.append(f"<p>Every candidate was fitted on the same training rows and scored on "
