@@ -34,8 +34,8 @@ def expected_error(e: BaseException) -> bool:
 
 def add_verbose(parser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true",
-                        help="also show the TensorFlow, TFX, Beam and absl logs live on stderr "
-                             "(they always go to the log file the JSON line names)")
+                        help="show the TensorFlow, TFX, Beam and absl logs live on stderr too "
+                             "(by default they only go to the log file the JSON line names)")
 
 
 class Parser(argparse.ArgumentParser):
