@@ -87,12 +87,15 @@ def section(summary: Mapping[str, Any], data_path: str, report_dir: str) -> str:
     return "\n".join(parts)
 
 
+def remove(text: str) -> str:
+    """`text` without the This-run section and its style: the evaluator's report again."""
+    return _SECTION.sub("", text).replace(STYLE, "")
+
+
 def insert(text: str, section_html: str) -> str:
     """`text` with its This-run section replaced by (or else put before the first section
     as) `section_html`."""
-    text = _SECTION.sub("", text)
-    if STYLE not in text:
-        text = text.replace("</head>", STYLE + "</head>", 1)
+    text = remove(text).replace("</head>", STYLE + "</head>", 1)
     at = text.find("<section")
     if at < 0:
         at = text.rfind("</body>")

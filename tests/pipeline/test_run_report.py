@@ -51,6 +51,7 @@ def test_adding_it_twice_keeps_one_section(tmp_path):
                                                    quarantine_files=[]), "d.csv")
     text = path.read_text()
     assert text.count("id='this-run'") == 1 and text.count(run_report.STYLE) == 1
+    assert run_report.remove(text) == REPORT
     assert "0 (no row was set aside)" in _this_run(text)
 
 
