@@ -14,6 +14,8 @@ INSTALL_REQUIRES = [
     "scikit-learn>=1.3,<1.6",
     "scipy>=1.10",
     "matplotlib>=3.7",
+    # The CLI's progress bars on a terminal (pipeline/console.py); also a Keras dependency.
+    "rich>=13",
     # tensorboard 2.16 (TF 2.16's) imports pkg_resources, which setuptools 81 removed:
     # without this pin the README's TensorBoard command fails.
     "setuptools<81",

@@ -14,6 +14,7 @@ from components.data_gate import artifacts as gate_artifacts
 from components.data_gate import reference_schema
 from components.evaluator import artifacts as eval_artifacts
 from components.model import layout
+from components.model.training_summary import epoch_cap_warning
 from pipeline.lineage import RunRecord, prop
 
 
@@ -69,6 +70,9 @@ def summarize(rec: RunRecord, output_dir: str) -> Dict[str, Any]:
         "evaluation": evaluation_file,
         "tensorboard_logdir": run_dir.uri if run_dir else None,
         "epochs_run": (training or {}).get("epochs_run"),
+        "best_epoch": (training or {}).get("best_epoch"),
+        # Things a person should look at although the run succeeded.
+        "warnings": [w for w in (epoch_cap_warning(training),) if w],
         # Which model-selection candidate the Trainer kept, and why.
         "model_selection": _selection(training),
         "registry": registry_summary(pushed),

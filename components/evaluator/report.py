@@ -4,7 +4,9 @@ Everything a person needs to decide whether to trust the flag, in one file
 with its images embedded (base64 PNG, matplotlib Agg, no external resource):
 
   summary     blessed or not and why, threshold, method, headline metrics
-  training    training and validation loss per epoch (Trainer's training_summary.json)
+  training    training and validation loss per epoch (Trainer's training_summary.json),
+              a warning when the best epoch is the epoch cap (the loss was still falling)
+  selection   the model-selection candidates: settings, eval ROC-AUC, epochs, which was kept
   errors      reconstruction-error histogram on the eval split, normal vs anomalous
               rows when labels exist, with the threshold drawn
   curves      ROC and precision-recall curves, candidate and baseline (labels only)
@@ -16,7 +18,6 @@ with its images embedded (base64 PNG, matplotlib Agg, no external resource):
 Inputs are plain Python/numpy values (`collect_*` helpers read the artifacts),
 so the rendering is unit-tested without TFX.
 """
-import base64
 import html
 import io
 import json
@@ -27,11 +28,14 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from components.evaluator.artifacts import ERRORS_FILE, REPORT_FILE
+from components.evaluator.plots import plot_curves, plot_features, plot_histogram, plot_loss
 from components.model import layout
+from components.model.settings import describe_candidate
+from components.model.training_summary import at_epoch_cap, epoch_cap, epoch_cap_warning
 
 MAX_SAVED_ERRORS = 20_000      # per class, in errors.npz
-SECTIONS = ("summary", "training", "errors", "curves", "confusion", "features", "baseline",
-            "data")
+SECTIONS = ("summary", "training", "selection", "errors", "curves", "confusion", "features",
+            "baseline", "data")
 
 
 # ----------------------------------------------------------------------------- collecting
@@ -116,7 +120,7 @@ def _activation_text(training: Mapping[str, Any]) -> str:
     chosen = training.get("output_activation") or "?"
     selection = training.get("selection") or {}
     if len(selection.get("candidates") or []) > 1 and selection.get("eval_rows"):
-        return f"{chosen} (model selection: {selection['why']})"
+        return f"{chosen} (the candidate model selection kept, see below)"
     return chosen
 
 
@@ -129,110 +133,6 @@ def _chosen(thr: Mapping[str, Any]) -> str:
             + (f": {_e(details['why'])}" if details.get("why") else ""))
 
 
-# ----------------------------------------------------------------------------- plots
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def plot_loss(history: Mapping[str, Sequence[float]], best_epoch: Optional[int]) -> str:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.5, 3.4))
-    for key, label in (("loss", "training loss"), ("val_loss", "validation loss")):
-        values = history.get(key) or []
-        if values:
-            ax.plot(range(1, len(values) + 1), values, marker="o", ms=3, label=label)
-    if best_epoch:
-        ax.axvline(best_epoch, color="grey", ls=":", label=f"best epoch ({best_epoch})")
-    from matplotlib.ticker import MaxNLocator
-
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("MSE (z-scored features)")
-    ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return _png(fig)
-
-
-def plot_histogram(errors_by_group: Mapping[str, np.ndarray], threshold: float) -> str:
-    plt = _plt()
-    groups = [(g, np.asarray(v, dtype=np.float64)) for g, v in errors_by_group.items()
-              if np.asarray(v).size]
-    allv = np.concatenate([v for _, v in groups]) if groups else np.array([1.0])
-    allv = allv[np.isfinite(allv)]
-    positive = allv[allv > 0]
-    fig, ax = plt.subplots(figsize=(7.5, 3.6))
-    use_log = positive.size > 0 and positive.max() / max(positive.min(), 1e-300) > 50
-    if use_log:
-        lo = min(positive.min(), threshold if threshold > 0 else positive.min())
-        hi = max(positive.max(), threshold)
-        bins = np.logspace(np.log10(lo) - 0.05, np.log10(hi) + 0.05, 60)
-        ax.set_xscale("log")
-    else:
-        bins = np.linspace(min(allv.min(), threshold), max(allv.max(), threshold), 60)
-    colors = {"normal": "tab:blue", "anomaly": "tab:red", "unlabeled": "tab:grey"}
-    names = {"normal": "normal rows (label 0)", "anomaly": "anomalous rows (label 1)",
-             "unlabeled": "eval rows (no labels)"}
-    for g, v in groups:
-        ax.hist(np.clip(v, bins[0], bins[-1]), bins=bins, alpha=0.55, color=colors.get(g),
-                label=f"{names.get(g, g)}: {v.size}")
-    ax.axvline(threshold, color="black", ls="--", lw=1.5, label=f"threshold {threshold:.4g}")
-    ax.set_xlabel("reconstruction error (mean squared error of z-scored features)")
-    ax.set_ylabel("rows")
-    ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return _png(fig)
-
-
-def plot_curves(cand: Mapping[str, Any], base: Optional[Mapping[str, Any]],
-                point: Mapping[str, Any]) -> str:
-    plt = _plt()
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
-    a1.plot(cand["roc"]["fpr"], cand["roc"]["tpr"], label="candidate")
-    a2.plot(cand["pr"]["recall"], cand["pr"]["precision"], label="candidate")
-    if base:
-        a1.plot(base["roc"]["fpr"], base["roc"]["tpr"], ls="--", label="baseline")
-        a2.plot(base["pr"]["recall"], base["pr"]["precision"], ls="--", label="baseline")
-    a1.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
-    if point.get("false_alarm_rate") is not None:
-        a1.plot([point["false_alarm_rate"]], [point["recall"]], "ko", label="at the threshold")
-        a2.plot([point["recall"]], [point["precision"]], "ko", label="at the threshold")
-    a1.set(xlabel="false-positive rate", ylabel="true-positive rate (recall)",
-           title=f"ROC (AUC {point.get('roc_auc', float('nan')):.4f})", xlim=(0, 1), ylim=(0, 1.02))
-    a2.set(xlabel="recall", ylabel="precision",
-           title=f"precision-recall (AP {point.get('pr_auc', float('nan')):.4f})", xlim=(0, 1),
-           ylim=(0, 1.02))
-    for a in (a1, a2):
-        a.grid(alpha=0.3)
-        a.legend(fontsize=8, loc="lower right" if a is a1 else "upper right")
-    return _png(fig)
-
-
-def plot_features(names: Sequence[str], values: Sequence[float], max_bars: int = 40) -> str:
-    plt = _plt()
-    order = np.argsort(-np.asarray(values, dtype=np.float64), kind="stable")[:max_bars]
-    fig, ax = plt.subplots(figsize=(7.5, max(2.2, 0.22 * len(order) + 0.8)))
-    ax.barh([names[i] for i in order][::-1], [values[i] for i in order][::-1], color="tab:purple")
-    ax.set_xlabel("mean squared error on the eval split (z-scored units)")
-    ax.grid(alpha=0.3, axis="x")
-    return _png(fig)
-
-
 # ----------------------------------------------------------------------------- HTML
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1100px;
@@ -242,6 +142,7 @@ table{border-collapse:collapse;margin:8px 0;font-size:0.9em}td,th{border:1px sol
 text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 .ok{color:#0a7d22;font-weight:bold}.bad{color:#b00020;font-weight:bold}.muted{color:#666}
 img{max-width:100%;border:1px solid #eee}code{background:#f5f5f5;padding:1px 4px}
+.warn{background:#fff4e5;border-left:4px solid #e69500;padding:6px 10px}
 """
 
 
@@ -279,6 +180,35 @@ def _img(src: str, alt: str) -> str:
     return f'<img src="{src}" alt="{_e(alt)}">'
 
 
+def _selection_section(training: Optional[Mapping[str, Any]]) -> str:
+    """Model selection: one row per candidate the Trainer fitted, the kept one marked."""
+    sel = (training or {}).get("selection") or {}
+    cands = sel.get("candidates") or []
+    out = ["<section id='selection'><h2>Model selection</h2>"]
+    if len(cands) < 2:
+        why = sel.get("why") or "no model selection recorded"
+        out.append(f"<p class='muted'>One candidate trained: {_e(why)}.</p></section>")
+        return "\n".join(out)
+    chosen = sel.get("chosen", 0)
+    rows = []
+    for i, c in enumerate(cands):
+        best, cap = c.get("best_epoch"), c.get("epochs")
+        best_text = _fmt(best) + (" (the cap)" if at_epoch_cap(best, cap) else "")
+        loss = c.get("best_val_loss", c.get("best_loss"))
+        rows.append([f"{i + 1}", describe_candidate(c.get("overrides") or {}), c.get("roc_auc"),
+                     c.get("epochs_run"), _Raw(best_text), loss,
+                     None if c.get("seconds") is None else f"{c['seconds']:.1f}",
+                     _Raw("<span class='ok'>kept</span>" if i == chosen else "")])
+    n_eval = sel.get("eval_rows")
+    out.append(f"<p>Every candidate was fitted on the same training rows and scored on "
+               f"{_fmt(n_eval)} labelled eval rows ({_fmt(sel.get('eval_anomalies'))} "
+               f"anomalies); the highest ROC-AUC is kept (ties: the earlier).</p>")
+    out.append(_table(["", "candidate", "eval ROC-AUC", "epochs run", "best epoch",
+                       "best validation loss", "fit seconds", ""], rows))
+    out.append("</section>")
+    return "\n".join(out)
+
+
 def render(evaluation: Mapping[str, Any], training: Optional[Mapping[str, Any]],
            errors_by_group: Mapping[str, np.ndarray], statistics: Mapping[str, Any],
            feature_names: Sequence[str], curves_cand: Optional[Mapping[str, Any]] = None,
@@ -293,7 +223,8 @@ def render(evaluation: Mapping[str, Any], training: Optional[Mapping[str, Any]],
                         f"{_e(title or 'Anomaly model report')}</title><style>{CSS}</style>"
                         "</head><body>"]
     parts.append(f"<h1>{_e(title or 'Anomaly model report')}</h1>"
-                 f"<div class='muted'>model {_e(evaluation.get('model_uri', ''))}</div>")
+                 f"<div class='muted'>candidate model (the Trainer's output) "
+                 f"{_e(evaluation.get('model_uri', ''))}</div>")
 
     # summary
     verdict = ("<span class='ok'>BLESSED</span> (pushed by the Pusher)" if blessed else
@@ -316,6 +247,9 @@ def render(evaluation: Mapping[str, Any], training: Optional[Mapping[str, Any]],
 
     # training
     parts.append("<section id='training'><h2>Training</h2>")
+    cap_warning = epoch_cap_warning(training)
+    if cap_warning:
+        parts.append(f"<p class='warn'><b>Warning:</b> {_e(cap_warning)}.</p>")
     if training and training.get("history"):
         hist = training["history"]
         parts.append(_img(plot_loss(hist, training.get("best_epoch")), "loss per epoch"))
@@ -329,12 +263,15 @@ def render(evaluation: Mapping[str, Any], training: Optional[Mapping[str, Any]],
             ["errors normalised per feature",
              "yes" if training.get("feature_error_scale") else "no"],
             ["batch size", training.get("batch_size")],
-            ["epochs run", training.get("epochs_run")], ["best epoch", training.get("best_epoch")],
+            ["epochs run (cap)", _Raw(f"{_fmt(training.get('epochs_run'))} "
+                                      f"({_fmt(epoch_cap(training))})")],
+            ["best epoch", training.get("best_epoch")],
             ["final training loss", (hist.get("loss") or [None])[-1]],
             ["best validation loss", min(hist["val_loss"]) if hist.get("val_loss") else None]]))
     else:
         parts.append("<p class='muted'>No training history was recorded.</p>")
     parts.append("</section>")
+    parts.append(_selection_section(training))
 
     # errors
     parts.append("<section id='errors'><h2>Reconstruction errors on the eval split</h2>")

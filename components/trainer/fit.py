@@ -14,11 +14,13 @@ import keras
 import numpy as np
 import tensorflow_transform as tft
 
+from components import progress
 from components.columns import ColumnRoles
 from components.evaluator import metrics
 from components.model.autoencoder import build_autoencoder, layer_sizes
 from components.model.settings import ModelSettings, describe_candidate
 from components.trainer.data import ModelInputs, TrainingData, labelled_rows, transformed_blocks
+from components.trainer.progress import EpochProgress, fit_label
 
 EVAL_BATCH = 8192
 SELECTION_MAX_ROWS = 200_000  # labelled eval rows model selection scores, at most
@@ -58,6 +60,8 @@ def train(mcfg: ModelSettings, roles: ColumnRoles, train_files,
         raise ValueError("no training rows" + (f" with {label} == 0" if label else ""))
 
     read_seconds = time.time() - t0
+    progress.say("  %d training rows, %d validation rows, %d model inputs (read in %.1f s)",
+                 n_train, n_val, inputs.width, read_seconds)
     t0 = time.time()
     batch_size = mcfg.effective_batch_size(n_train)
     validation = (data.x_val, data.x_val) if n_val else None
@@ -79,12 +83,18 @@ def train(mcfg: ModelSettings, roles: ColumnRoles, train_files,
             why_single = "no labels: first candidate"
         if why_single:
             configs, overrides, eval_rows = configs[:1], overrides[:1], None
-    fitted = []
+    fitted, fit_times = [], []
     for i, cand_cfg in enumerate(configs):
+        started = time.time()
         fitted.append(_fit_members(cand_cfg, data, validation, batch_size, inputs.width,
-                                   log_dir if i == 0 else None))
+                                   log_dir if i == 0 else None, (i, len(configs))))
+        fit_times.append(round(time.time() - started, 2))
     chosen = 0
-    selection = {"candidates": [{"overrides": dict(o), "roc_auc": None} for o in overrides],
+    monitor = "val_loss" if n_val else "loss"
+    selection = {"candidates": [{"overrides": dict(o), "roc_auc": None,
+                                 **_fit_facts(members, monitor, cand.epochs), "seconds": s}
+                                for o, (_, members), cand, s
+                                in zip(overrides, fitted, configs, fit_times)],
                  "chosen": 0, "why": why_single or "one candidate"}
     if eval_rows is not None:
         x_eval, y_eval = eval_rows
@@ -100,15 +110,16 @@ def train(mcfg: ModelSettings, roles: ColumnRoles, train_files,
                 + "; ".join(f"{describe_candidate(o)} {a:.4f}" for o, a in zip(overrides, aucs)))
         logging.info("Trainer selection: candidate %d (%s): %s", chosen,
                      describe_candidate(overrides[chosen]), selection["why"])
+        progress.say("  kept candidate %d/%d (%s): ROC-AUC %.4f on %d labelled eval rows",
+                     chosen + 1, len(configs), describe_candidate(overrides[chosen]),
+                     aucs[chosen], len(y_eval))
     final_cfg = configs[chosen]
     models, members = fitted[chosen]
     fit_seconds = time.time() - t0
-    monitor = "val_loss" if n_val else "loss"
     hist = members[0]
 
     def best_epoch(h):
-        return (int(min(range(len(h[monitor])), key=h[monitor].__getitem__)) + 1
-                if h.get(monitor) else None)
+        return _best_epoch(h, monitor)
 
     # The chosen candidate's scale, computed once (during selection if it ran).
     scale = (scales[chosen] if eval_rows is not None
@@ -139,16 +150,29 @@ def train(mcfg: ModelSettings, roles: ColumnRoles, train_files,
     return TrainResult(models, inputs, summary, final_cfg)
 
 
+def _best_epoch(history: Dict[str, List[float]], monitor: str) -> Optional[int]:
+    values = history.get(monitor)
+    return int(min(range(len(values)), key=values.__getitem__)) + 1 if values else None
+
+
+def _fit_facts(members: List[Dict[str, List[float]]], monitor: str, cap: int) -> Dict[str, Any]:
+    """A candidate's first member: epochs run, best epoch, its loss; the epoch cap."""
+    h = members[0] if members else {}
+    return {"epochs_run": len(h.get("loss", [])), "best_epoch": _best_epoch(h, monitor),
+            "best_" + monitor: min(h[monitor]) if h.get(monitor) else None, "epochs": cap}
+
+
 def _fit_members(mcfg, data: "TrainingData", validation, batch_size: int, n_features: int,
-                 log_dir: Optional[str]):
+                 log_dir: Optional[str], candidate: Tuple[int, int] = (0, 1)):
     """The ensemble's members (seeds seed, seed+1, ...) and their loss histories."""
     models, histories = [], []
     for i in range(mcfg.ensemble_size):
         member_cfg = dataclasses.replace(mcfg, seed=mcfg.seed + i)
         keras.utils.set_random_seed(member_cfg.seed)
         model = build_autoencoder(n_features, member_cfg)
+        label = fit_label(candidate[0], candidate[1], i, mcfg.ensemble_size)
         history = _fit(model, data, validation, batch_size, member_cfg,
-                       log_dir if i == 0 else None)
+                       log_dir if i == 0 else None, label)
         models.append(model)
         histories.append({k: [float(v) for v in vals] for k, vals in history.history.items()})
     return models, histories
@@ -174,8 +198,10 @@ def row_errors(models, x: np.ndarray, scale: Optional[np.ndarray] = None,
     return out
 
 
-def _fit(model, data: "TrainingData", validation, batch_size: int, mcfg, log_dir):
-    callbacks = []
+def _fit(model, data: "TrainingData", validation, batch_size: int, mcfg, log_dir,
+         label: str = "training"):
+    # Keras prints nothing (verbose=0): EpochProgress reports each epoch.
+    callbacks = [EpochProgress(label, mcfg.epochs)]
     monitor = "val_loss" if validation is not None else "loss"
     if mcfg.early_stopping_patience > 0:
         callbacks.append(keras.callbacks.EarlyStopping(
@@ -185,11 +211,11 @@ def _fit(model, data: "TrainingData", validation, batch_size: int, mcfg, log_dir
     if data.streaming:
         return model.fit(data.train_dataset(batch_size, mcfg.seed),
                          validation_data=validation, validation_batch_size=EVAL_BATCH,
-                         epochs=mcfg.epochs, callbacks=callbacks, verbose=2)
+                         epochs=mcfg.epochs, callbacks=callbacks, verbose=0)
     return model.fit(data.x_train, data.x_train, batch_size=batch_size, shuffle=True,
                      validation_data=validation,
                      validation_batch_size=max(batch_size, EVAL_BATCH),
-                     epochs=mcfg.epochs, callbacks=callbacks, verbose=2)
+                     epochs=mcfg.epochs, callbacks=callbacks, verbose=0)
 
 
 FEATURE_SCALE_FLOOR = 1e-6  # relative to the mean scale: a perfectly reconstructed

@@ -25,6 +25,7 @@ from pipeline.batch_scoring.chunks import (Chunk, ChunkSpec, Table, format_chunk
                                            output_header, read_chunk)
 
 METRICS_NAMESPACE = "anomaly_score"
+PART_ROWS = ".rows-"  # part-00000003.rows-5000: chunk 3, 5,000 rows
 
 
 class SavedModelHandler(ModelHandler):
@@ -73,7 +74,8 @@ class _WritePart(beam.DoFn):
     def process(self, result: PredictionResult):
         index, out, rows, flagged = format_chunk(result, self._feature_names, self._top_k,
                                                  self._sep)
-        path = FileSystems.join(self._parts_dir, f"part-{index:08d}")
+        # The row count in the name: score.py's progress reads it from the listing.
+        path = FileSystems.join(self._parts_dir, f"part-{index:08d}{PART_ROWS}{rows}")
         with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             f.write(out)
         self._rows.inc(rows)

@@ -2,18 +2,20 @@
 import logging
 import os
 import tempfile
+import threading
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from components import progress
 from components.columns import ColumnRoles
 from components.errors import InputError
 from components.input_checks import check_csv, read_header, resolve_csv_files
 from components.model import layout
 from components.model.explain import DEFAULT_K
-from pipeline.batch_scoring.beam_job import build_pipeline, counter, remove
+from pipeline.batch_scoring.beam_job import PART_ROWS, build_pipeline, counter, remove
 from pipeline.batch_scoring.chunks import Table, plan_chunks
 from pipeline.batch_scoring.model_source import resolve_model
 
@@ -80,8 +82,13 @@ def score_csv(model: str, input_csv: str, output_csv: str,
                            layout.error_columns(metadata), model_dir, parts_dir, scored_rows,
                            tmp, out_abs, top_k=top_k)
             t0 = time.time()
-            result = p.run()
-            result.wait_until_finish()
+            watcher = RowsWatcher(parts_dir, scored_rows)
+            watcher.start()
+            try:
+                result = p.run()
+                result.wait_until_finish()
+            finally:
+                watcher.stop()
             logging.info("Beam pipeline: %d chunks scored and written in %.1f s", len(chunks),
                          time.time() - t0)
             rejects = _publish_rejects(info, output_csv) if on_bad_rows == "skip" else None
@@ -113,6 +120,8 @@ def score_csv(model: str, input_csv: str, output_csv: str,
     if registry is not None:
         stats["registry"] = {"uri": registry["uri"], "name": registry["name"],
                              "version": registry["version"], "model_uri": model}
+    progress.say("scored %s rows, %s flagged, into %s (%.1f s)", f"{info.rows:,}",
+                 "?" if flagged is None else f"{flagged:,}", output_csv, seconds)
     return stats
 
 
@@ -126,3 +135,56 @@ def _publish_rejects(info, output_csv: str) -> Optional[str]:
         return None
     os.replace(info.quarantine_file, target)
     return target
+
+
+class RowsWatcher:
+    """`score` progress: rows scored / total, read from the part files' names
+    (beam_job.PART_ROWS) every `interval` s while the Beam pipeline runs, so it
+    counts what any worker process wrote. Nothing for a remote parts directory."""
+
+    TASK = "score"
+
+    def __init__(self, parts_dir: str, total: int, interval: float = 0.5):
+        self.parts_dir, self.total, self.interval = parts_dir, int(total), interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="score-progress", daemon=True)
+        self.done = 0
+
+    def rows_written(self) -> int:
+        try:
+            names = os.listdir(self.parts_dir)
+        except OSError:
+            return self.done
+        rows = 0
+        for name in names:
+            _, sep, count = name.rpartition(PART_ROWS)
+            if sep and count.isdigit():
+                rows += int(count)
+        return rows
+
+    def _report(self, done: int) -> None:
+        progress.step("scored %s/%s rows", f"{done:,}", f"{self.total:,}", task=self.TASK,
+                      done=done, total=self.total, status=f"{done:,}/{self.total:,} rows",
+                      label="score", sample=True)
+
+    def _watch(self) -> None:
+        self._report(0)
+        while not self._stop.wait(self.interval):
+            done = self.rows_written()
+            if done != self.done:
+                self.done = done
+                self._report(done)
+
+    def start(self) -> None:
+        if "://" not in self.parts_dir:
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+            done = self.rows_written()
+            if done != self.done:
+                self.done = done
+                self._report(done)
+        progress.step("", task=self.TASK, end=True)

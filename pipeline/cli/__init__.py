@@ -7,11 +7,14 @@ config fields. This module dispatches and maps errors to exit codes:
     0  success (also when the new model was not blessed: the summary says why)
     2  bad input or usage: one line `error: ...` on stderr, no traceback
     3  `drift` found drift
-    1  anything else: one `error:` line; the traceback goes to the log file
-       (pipeline/cli/failures.py), never to the terminal; a full disk, a path
-       that is not writable, memory, SIGTERM: the line names the path and what to do
+    1  anything else: one `error:` line naming the log file, where the traceback is (a full
+       disk, a path that is not writable, memory, SIGTERM: the line names the path and what
+       to do; pipeline/cli/failures.py)
 
-Another run holding `run --output` is exit 2 too (components/output_lock.py).
+Another run holding `run --output` is exit 2 too (components/output_lock.py). Each command
+runs inside a pipeline/console.py Session: the TensorFlow, TFX, Beam and absl logs go to a
+log file (`--verbose` also shows them), the terminal shows progress, and stdout only the
+JSON line.
 """
 import logging
 import os
@@ -46,7 +49,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     failures.quiet_terminal()
     failures.reset()
     args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    finally:
+        if argv is None:  # the console script: this process ends here
+            from pipeline import console
+
+            console.park()
+
+
+def _dispatch(args) -> int:
     from components import faults
+    from pipeline.cli import failures
     from components.data_gate.errors import find_in_chain
     from components.errors import InputError
     from components.output_lock import OutputLocked
@@ -65,7 +79,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         if rejected is not None:
             print(f"error: {rejected}".replace("\n", " "), file=sys.stderr)
             return EXIT_USAGE
-        failures.print_line(failures.report(e, args.command))
+        # the session wrote the traceback to its log; without one, a log of its own
+        log = getattr(e, "anomaly_pipeline_log", None) or failures.traceback_log(e, args.command)
+        failures.print_line(" ".join(failures.failure_line(e, log).split()))
         return EXIT_ERROR
 
 

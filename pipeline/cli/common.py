@@ -21,6 +21,23 @@ class UsageError(Exception):
     """Bad input or usage: reported as one line, exit 2."""
 
 
+def expected_error(e: BaseException) -> bool:
+    """Bad usage, settings or input, or data the data gate rejected: main() reports it
+    as one line with exit 2, and the log records it without a traceback."""
+    from components.data_gate.errors import find_in_chain
+    from components.errors import InputError
+    from components.settings import SettingsError
+
+    return (isinstance(e, (UsageError, SettingsError, InputError))
+            or (isinstance(e, Exception) and find_in_chain(e) is not None))
+
+
+def add_verbose(parser) -> None:
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show the TensorFlow, TFX, Beam and absl logs live on stderr too "
+                             "(by default they only go to the log file the JSON line names)")
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2, as for every other bad input
         self.print_usage(sys.stderr)

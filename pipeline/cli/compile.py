@@ -6,8 +6,10 @@ import sys
 
 from pipeline import config as config_lib
 from pipeline.cli.common import (BEAM_ARG, COLUMN_FLAGS, CONFIG_FILE_HELP, EXIT_OK, SPAN_FLAGS,
-                                 SettingFlag, UsageError, add_flags, overrides)
+                                 SettingFlag, UsageError, add_flags, add_verbose, expected_error,
+                                 overrides)
 from pipeline.runners.kubeflow_v2 import DEFAULT_IMAGE, TARGETS
+
 FLAGS = (
     SettingFlag("--data", "data.path", "CSV file, directory of CSVs, or directory of span "
                 "folders, as the pipeline's containers see it (e.g. gs://bucket/data/)",
@@ -43,6 +45,7 @@ def add_parser(sub) -> None:
     c.add_argument("--display-name", default=None, help="pipeline display name")
     c.add_argument("--config", help=CONFIG_FILE_HELP)
     add_flags(c, FLAGS)
+    add_verbose(c)
 
 
 def build(a: argparse.Namespace) -> config_lib.PipelineConfig:
@@ -50,15 +53,19 @@ def build(a: argparse.Namespace) -> config_lib.PipelineConfig:
 
 
 def cmd(a: argparse.Namespace) -> int:
+    from pipeline import console
     from pipeline.runners import kubeflow_v2
 
     cfg = build(a)
-    try:
-        with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the JSON line
-            result = kubeflow_v2.compile_pipeline(cfg, a.output, image=a.image,
-                                                  display_name=a.display_name)
-    except kubeflow_v2.CompileError as e:
-        raise UsageError(str(e)) from None
+    log = console.scratch_log_file("compile")
+    with console.Session(log, verbose=a.verbose, expected=expected_error):
+        try:
+            with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the JSON line
+                result = kubeflow_v2.compile_pipeline(cfg, a.output, image=a.image,
+                                                      display_name=a.display_name)
+        except kubeflow_v2.CompileError as e:
+            raise UsageError(str(e)) from None
+    result["log"] = log
     print(f"wrote {result['output']}", file=sys.stderr)
     print(json.dumps(result, sort_keys=True), flush=True)
     return EXIT_OK

@@ -8,13 +8,13 @@ input or usage, 1 other.
 import argparse
 import contextlib
 import json
-import logging
+import os
 import sys
 from typing import Any, Dict
 
 from pipeline import config as config_lib
 from pipeline.cli.common import (BEAM_ARG, EXIT_OK, METADATA_MYSQL, SettingFlag, add_flags,
-                                 overrides)
+                                 add_verbose, expected_error, overrides)
 
 EXIT_DRIFT = 3
 FLAGS = (
@@ -48,6 +48,7 @@ def add_parser(sub) -> None:
     d.add_argument("--config", help="JSON config file of `run`; its `drift` thresholds and "
                                     "metadata_mysql apply")
     add_flags(d, FLAGS)
+    add_verbose(d)
 
 
 def _print_human(summary: Dict[str, Any]) -> None:
@@ -71,16 +72,31 @@ def _print_human(summary: Dict[str, Any]) -> None:
     print(f"{verdict}; comparison written to {summary['report_dir']}", file=err)
 
 
+def log_file(reference: str) -> str:
+    """REFERENCE/logs/drift-<time>.log; a scratch file when REFERENCE is no directory (the
+    error then names it: nothing is created there)."""
+    from pipeline import console
+
+    if os.path.isdir(reference):
+        return console.log_file(os.path.join(reference, "logs"), "drift-")
+    return console.scratch_log_file("drift")
+
+
 def cmd(a: argparse.Namespace) -> int:
-    from pipeline import drift_check, metadata
+    from pipeline import console
 
     cfg = config_lib.load(a.config, overrides(a, FLAGS))
-    connection = metadata.connection_config(cfg) if cfg.metadata_mysql else None
-    logging.getLogger().setLevel(logging.WARNING)  # Beam's INFO lines would bury the result
-    with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the JSON line
-        summary = drift_check.compare_csv(a.reference, a.data, cfg.drift,
-                                          model_name=a.model_name, beam_args=list(cfg.beam_args),
-                                          connection_config=connection)
+    log = log_file(a.reference)
+    with console.Session(log, verbose=a.verbose, expected=expected_error):
+        from pipeline import drift_check, metadata  # TF and Beam: inside the session
+
+        connection = metadata.connection_config(cfg) if cfg.metadata_mysql else None
+        with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the JSON line
+            summary = drift_check.compare_csv(a.reference, a.data, cfg.drift,
+                                              model_name=a.model_name,
+                                              beam_args=list(cfg.beam_args),
+                                              connection_config=connection)
+    summary["log"] = log
     _print_human(summary)
     print(json.dumps(summary, sort_keys=True), flush=True)
     return EXIT_DRIFT if summary["drift"] else EXIT_OK

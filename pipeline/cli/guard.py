@@ -1,4 +1,4 @@
-"""`run` as the one writer of its --output: the lock, the log file, SIGTERM, this run's id.
+"""`run` as the one writer of its --output: the lock, SIGTERM, this run's id.
 
     with guard.exclusive(cfg) as run_id:
         ...  # the whole run, from the served-model check to the summary
@@ -6,8 +6,7 @@
 - the lock on the output (components/output_lock.py): another run holding it
   makes this one wait up to `--wait` seconds (saying so once), then stop with
   exit 2 and one line naming the holder; a dead holder's lock is taken over;
-- a log file `<output>/logs/run-<UTC time>-<pid>.log` with every log record,
-  tracebacks included (the terminal shows none, pipeline/cli/failures.py);
+- (the log file is the command's console.Session: `<output>/logs/`, pipeline/console.py);
 - SIGTERM raises components.faults.Terminated, so the run stops like an
   interrupted one (the Pusher holds it off until its push is whole);
 - `run_id`: the name of this run's pipeline_run context in ML Metadata
@@ -20,18 +19,17 @@ import datetime
 import logging
 import os
 import signal
-import sys
 import threading
 from typing import Iterator, Optional
 
-from components import faults, output_lock
+from components import faults, output_lock, progress
 from pipeline.cli import failures
 
 
 def _announce(cfg):
     def on_wait(holder) -> None:
-        print(f"waiting up to {cfg.lock_wait:g} s for the run holding {cfg.output_dir}: "
-              f"{output_lock.describe(holder)}", file=sys.stderr, flush=True)
+        progress.say("waiting up to %s s for the run holding %s: %s", f"{cfg.lock_wait:g}",
+                     cfg.output_dir, output_lock.describe(holder))
     return on_wait
 
 
@@ -75,16 +73,15 @@ def _registry_db(cfg) -> Optional[str]:
 def exclusive(cfg) -> Iterator[str]:
     """Holds the output for the block; yields this run's pipeline run id."""
     run_id = datetime.datetime.now().isoformat()
-    with failures.LogFile(os.path.join(cfg.output_dir, "logs", failures.log_name("run-"))):
-        try:
-            with output_lock.hold(cfg.output_dir, wait=cfg.lock_wait, on_wait=_announce(cfg)):
-                logging.info("holding %s (pipeline run %s)", output_lock.lock_path(
-                    cfg.output_dir), run_id)
-                with _sigterm_raises():
-                    yield run_id
-        except BaseException as e:
-            if not isinstance(e, (output_lock.OutputLocked, SystemExit)):
-                failures.annotate(e, output=cfg.output_dir, metadata=cfg.metadata_path,
-                                  registry_db=_registry_db(cfg),
-                                  component=running_component(cfg, run_id))
-            raise
+    try:
+        with output_lock.hold(cfg.output_dir, wait=cfg.lock_wait, on_wait=_announce(cfg)):
+            logging.info("holding %s (pipeline run %s)", output_lock.lock_path(
+                cfg.output_dir), run_id)
+            with _sigterm_raises():
+                yield run_id
+    except BaseException as e:
+        if not isinstance(e, (output_lock.OutputLocked, SystemExit)):
+            failures.annotate(e, output=cfg.output_dir, metadata=cfg.metadata_path,
+                              registry_db=_registry_db(cfg),
+                              component=running_component(cfg, run_id))
+        raise

@@ -14,7 +14,9 @@ from components.model.settings import AUTO_BATCH_MIN, AUTO_BATCH_STEPS
 from pipeline import config as config_lib
 from pipeline.cli.common import (BEAM_ARG, COLUMN_FLAGS, CONFIG_FILE_HELP, EXIT_OK,
                                  METADATA_MYSQL, SPAN_FLAGS, SettingFlag, UsageError, add_flags,
-                                 int_list, kv_number, overrides)
+                                 add_verbose, expected_error, int_list, kv_number, overrides)
+
+LOG_DIR = "logs"  # <output>/logs/<YYYYmmdd-HHMMSS>.log, one per run (summary key "log")
 
 _AUTO = DEFAULT_PARAMS["auto"]
 GENERAL = (
@@ -116,6 +118,7 @@ def add_parser(sub) -> None:
     x.add_argument("--allow-schema-change", action="store_true",
                    help="accept data whose columns differ from the model already served "
                         "under --output (default: refuse with exit 2)")
+    add_verbose(x)
 
 
 def build(a: argparse.Namespace) -> config_lib.PipelineConfig:
@@ -155,31 +158,58 @@ def served_model(cfg) -> Tuple[Optional[List[str]], Optional[ColumnRoles]]:
             f"remove that version, or pass --allow-schema-change")) from None
 
 
+def quarantine_files(cfg, plan) -> List[str]:
+    """The quarantine files this run's input checks wrote (none when no row was set aside)."""
+    from components.input_checks.quarantine import QUARANTINE_FILE
+    from pipeline import inputs
+
+    if not plan.quarantined_rows:
+        return []
+    dirs = ([os.path.join(cfg.output_dir, inputs.SPAN_QUARANTINE_DIR, s.name)
+             for s in plan.selected] if plan.span_pattern is not None
+            else [os.path.join(cfg.output_dir, inputs.QUARANTINE_DIR)])
+    return [p for p in (os.path.join(d, QUARANTINE_FILE) for d in dirs) if os.path.isfile(p)]
+
+
 def cmd(a: argparse.Namespace) -> int:
+    from pipeline import console
     from pipeline.cli import guard
 
     started = time.time()
     cfg = build(a)
-    with guard.exclusive(cfg) as run_id:  # one run per --output (pipeline/cli/guard.py)
-        return _run(a, cfg, started, run_id)
+    os.makedirs(cfg.output_dir, exist_ok=True)
+    log = console.log_file(os.path.join(cfg.output_dir, LOG_DIR))
+    with console.Session(log, verbose=a.verbose, expected=expected_error):
+        with guard.exclusive(cfg) as run_id:  # one run per --output (pipeline/cli/guard.py)
+            summary = _run(a, cfg, started, log, run_id)
+    print(json.dumps(summary, sort_keys=True), flush=True)
+    return EXIT_OK
 
 
-def _run(a: argparse.Namespace, cfg: config_lib.PipelineConfig, started: float,
-         run_id: str) -> int:
+def _run(a: argparse.Namespace, cfg: config_lib.PipelineConfig, started: float, log: str,
+         run_id: str) -> Dict[str, Any]:
+    from components import progress
     from pipeline import inputs
 
-    os.makedirs(cfg.output_dir, exist_ok=True)
     expected, served_roles = (None, None) if a.allow_schema_change else served_model(cfg)
     plan = inputs.plan(cfg, quarantine=True, expected_features=expected,
                        served_roles=served_roles)
     for note in plan.notes:
-        print(f"note: {note}", file=sys.stderr)
+        progress.say("note: %s", note)
     if a.allow_schema_change:  # other columns: the data gate's reference schema goes too
         from components.data_gate import reference_schema
 
         reference_schema.retire_if_columns_changed(cfg.output_dir, plan.columns)
+    quarantined = quarantine_files(cfg, plan)
+    empty = sum(plan.missing_by_column.values())
+    progress.say("%s: %s rows checked%s%s", cfg.data.path, f"{plan.rows:,}",
+                 f", {empty:,} empty cells imputed" if empty else "",
+                 f", {plan.quarantined_rows:,} rows set aside in "
+                 f"{', '.join(quarantined) or 'the quarantine'}" if plan.quarantined_rows else "")
+    progress.say("columns: %s", _roles_line(plan.roles))
+    progress.say("full log: %s", log)
 
-    from pipeline import lineage, metadata, summary as summary_lib
+    from pipeline import lineage, metadata, run_report, summary as summary_lib
     from pipeline.runners import get_runner
 
     logging.info("running the pipeline on %s (%d rows)", cfg.data.path, plan.rows)
@@ -198,22 +228,48 @@ def _run(a: argparse.Namespace, cfg: config_lib.PipelineConfig, started: float,
     if plan.span_pattern is not None:
         summary["spans"] = inputs.span_summary(cfg, plan, backfilled, record)
     summary["quarantined_rows"] = plan.quarantined_rows
+    summary["quarantine_files"] = quarantined
     summary["data_rows"] = plan.rows
     summary.update(plan.summary())
     summary["output"] = cfg.output_dir
-    if summary["pushed_model"]:
-        print(f"pushed model: {summary['pushed_model']}", file=sys.stderr)
-    else:
-        print("model not blessed, nothing pushed: " + "; ".join(summary["reasons"]),
-              file=sys.stderr)
-    if (summary.get("registry") or {}).get("error"):
-        print(f"warning: the model is pushed but the registry handoff failed: "
-              f"{summary['registry']['error']}", file=sys.stderr)
+    summary["log"] = log
     # The data gate's result; after the first push, the reference schema.
     summary["data_gate"] = summary_lib.data_gate_summary(
         record, cfg.output_dir, cfg.data.label_column, pushed=bool(summary["pushed_model"]),
         roles=plan.roles, max_missing_share=(
             cfg.drift.max_missing_share if cfg.columns.missing == "impute" else 0.0))
     summary["seconds"] = round(time.time() - started, 2)
-    print(json.dumps(summary, sort_keys=True), flush=True)
-    return EXIT_OK
+    # The published report.html gets what only the end of the run knows (never fails).
+    run_report.add_run_section(summary.get("report"), summary, cfg.data.path)
+    _say_outcome(summary)
+    return summary
+
+
+def _roles_line(roles) -> str:
+    def names(cols):
+        return ", ".join(cols[:6]) + (f", ... ({len(cols) - 6} more)" if len(cols) > 6 else "")
+
+    parts = [f"{len(getattr(roles, r))} {r} ({names(list(getattr(roles, r)))})"
+             for r in ("numeric", "categorical", "passthrough") if getattr(roles, r)]
+    return "; ".join(parts) + " (why: the summary's columns.why)"
+
+
+def _say_outcome(summary: Dict[str, Any]) -> None:
+    """The run's outcome in a few lines on the terminal, before the JSON line."""
+    from components import progress
+
+    registry = summary.get("registry") or {}
+    if summary["pushed_model"]:
+        where = (f" (registry {registry['name']} version {registry['version']}"
+                 + (", champion" if registry.get("champion") == registry.get("version") else "")
+                 + ")" if registry.get("version") else "")
+        progress.say("pushed model: %s%s", summary["pushed_model"], where)
+    else:
+        progress.say("model not blessed, nothing pushed: %s", "; ".join(summary["reasons"]))
+    if registry.get("error"):
+        progress.say("warning: the model is pushed but the registry handoff failed: %s",
+                     registry["error"], level=logging.WARNING)
+    for text in summary.get("warnings") or []:
+        progress.say("warning: %s", text, level=logging.WARNING)
+    if summary.get("report"):
+        progress.say("report: %s", summary["report"])

@@ -7,7 +7,7 @@ import sys
 from components.model.explain import DEFAULT_K
 from pipeline.batch_scoring.settings import (DEFAULT_ON_BAD_ROWS, DEFAULT_ROWS_PER_CHUNK,
                                              ON_BAD_ROWS, REJECTS_SUFFIX)
-from pipeline.cli.common import EXIT_OK, UsageError
+from pipeline.cli.common import EXIT_OK, UsageError, add_verbose, expected_error
 
 
 def add_parser(sub) -> None:
@@ -41,6 +41,7 @@ def add_parser(sub) -> None:
     s.add_argument("--beam-arg", action="append", default=[], metavar="ARG",
                    help="Beam pipeline argument passed through, e.g. --beam-arg=--runner=..."
                         " (repeatable)")
+    add_verbose(s)
 
 
 def cmd(a: argparse.Namespace) -> int:
@@ -48,14 +49,19 @@ def cmd(a: argparse.Namespace) -> int:
         raise UsageError("--batch-size must be >= 1")
     if a.top_features is not None and a.top_features < 0:
         raise UsageError("--top-features must be >= 0")
-    from pipeline.batch_scoring.score import score_csv
-    from pipeline.beam_staging import with_project_package
+    from pipeline import console
 
-    with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the JSON line
-        stats = score_csv(a.model, a.input, a.output,
-                          batch_size=a.batch_size or DEFAULT_ROWS_PER_CHUNK,
-                          registry_uri=a.registry_uri,
-                          beam_args=with_project_package(a.beam_arg),
-                          top_features=a.top_features, on_bad_rows=a.on_bad_rows)
+    log = console.scratch_log_file("score")
+    with console.Session(log, verbose=a.verbose, expected=expected_error):
+        from pipeline.batch_scoring.score import score_csv  # TF and Beam: inside the session
+        from pipeline.beam_staging import with_project_package
+
+        with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the JSON line
+            stats = score_csv(a.model, a.input, a.output,
+                              batch_size=a.batch_size or DEFAULT_ROWS_PER_CHUNK,
+                              registry_uri=a.registry_uri,
+                              beam_args=with_project_package(a.beam_arg),
+                              top_features=a.top_features, on_bad_rows=a.on_bad_rows)
+    stats["log"] = log
     print(json.dumps(stats, sort_keys=True), flush=True)
     return EXIT_OK

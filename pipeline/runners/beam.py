@@ -33,4 +33,7 @@ def run(cfg: PipelineConfig, plan, run_id: Optional[str] = None) -> None:
     pipeline = create_pipeline(cfg, plan,
                                metadata_connection_config=metadata.connection_config(cfg),
                                beam_pipeline_args=beam_args(cfg))
-    named_run(BeamDagRunner, run_id)().run(pipeline)
+    from pipeline.runners.progress import report_nodes
+
+    with report_nodes(len(pipeline.components), metadata.connection_config(cfg)):
+        named_run(BeamDagRunner, run_id)().run(pipeline)

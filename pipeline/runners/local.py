@@ -24,4 +24,7 @@ def run(cfg: PipelineConfig, plan, run_id: Optional[str] = None) -> None:
         # itself for remote workers before each Beam component (~1.5 s each),
         # so only --beam-arg adds them.
         beam_pipeline_args=list(cfg.beam_args))
-    named_run(LocalDagRunner, run_id)().run(pipeline)
+    from pipeline.runners.progress import report_nodes
+
+    with report_nodes(len(pipeline.components), metadata.connection_config(cfg)):
+        named_run(LocalDagRunner, run_id)().run(pipeline)

@@ -75,3 +75,64 @@ def test_row_errors_match_the_exported_formula():
     scale = feature_error_scale(members, x)
     np.testing.assert_allclose(row_errors(members, x, scale), (sq / scale).mean(axis=1),
                                rtol=1e-5)
+
+
+def test_each_epoch_is_a_progress_record_and_the_fit_ends_with_a_kept_line(caplog):
+    """`candidate 2/3 epoch e/E loss x val y` per epoch (Keras prints nothing, verbose=0),
+    then one kept line; what pipeline/console.py shows on the terminal."""
+    import logging
+    import re
+
+    from components import progress
+    from components.model.settings import ModelSettings
+    from components.trainer import fit
+
+    blocks = _blocks(n_blocks=2, rows=100)
+    data = TrainingData(lambda: iter(blocks), 4, budget_bytes=1 << 30)
+    mcfg = ModelSettings(epochs=3, early_stopping_patience=0, batch_size=32, seed=3)
+    with caplog.at_level(logging.INFO, logger=progress.LOGGER):
+        _, histories = fit._fit_members(mcfg, data, (data.x_val, data.x_val), 32, 4, None,
+                                        candidate=(1, 3))
+    records = [r for r in caplog.records if r.name == progress.LOGGER]
+    epochs = [r for r in records if not r.progress.end]
+    assert [r.progress.done for r in epochs] == [1, 2, 3]
+    assert all(r.progress.task == "candidate 2/3" and r.progress.total == 3
+               and r.progress.sample for r in epochs)
+    for r, loss, val in zip(epochs, histories[0]["loss"], histories[0]["val_loss"]):
+        assert re.fullmatch(r"  candidate 2/3 epoch \d/3 loss \d+\.\d{4} val \d+\.\d{4}",
+                            r.getMessage()), r.getMessage()
+        assert f"loss {loss:.4f} val {val:.4f}" in r.getMessage()
+    (last,) = [r for r in records if r.progress.end]
+    assert last.progress.keep and "3/3 epochs" in last.getMessage()
+
+
+def test_the_end_line_says_early_stop_or_the_epoch_cap():
+    import logging
+    from types import SimpleNamespace
+
+    from components import progress
+    from components.trainer.progress import EpochProgress, fit_label
+
+    assert fit_label(0, 1) == "training" and fit_label(1, 3) == "candidate 2/3"
+    assert fit_label(1, 3, 0, 2) == "candidate 2/3 member 1/2"
+    seen = []
+    handler = logging.Handler()
+    handler.emit = lambda r: seen.append(r.getMessage())
+    log = progress.logger()
+    log.addHandler(handler)
+    old = log.level
+    log.setLevel(logging.INFO)
+    try:
+        for losses, stopped in (([0.9, 0.5, 0.4], False), ([0.9, 0.5, 0.6], True)):
+            cb = EpochProgress("training", epochs=3 if not stopped else 10)
+            cb.set_model(SimpleNamespace(stop_training=stopped))
+            cb.on_train_begin()
+            for e, v in enumerate(losses):
+                cb.on_epoch_end(e, {"loss": v, "val_loss": v})
+            cb.on_train_end()
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(old)
+    ends = [m for m in seen if m.startswith("  training:")]
+    assert "best epoch 3" in ends[0] and "epoch cap" in ends[0]
+    assert "3/10 epochs" in ends[1] and "best epoch 2" in ends[1] and "stopped early" in ends[1]

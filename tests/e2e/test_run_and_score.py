@@ -154,13 +154,17 @@ def test_report_html_is_written_with_every_part(run):
     assert s["report"] == str(run["out"] / "report.html")
     text = open(s["report"]).read()
     evaluation_dir = os.path.dirname(s["evaluation"])
-    assert open(os.path.join(evaluation_dir, "report.html")).read() == text
+    # The published copy: the evaluator's report plus the run's own first section.
+    from pipeline import run_report
+
+    assert text.index("<section id='this-run'>") < text.index("<section id='summary'>")
+    assert run_report.remove(text) == open(os.path.join(evaluation_dir, "report.html")).read()
     assert json.load(open(s["evaluation"]))["report"] == os.path.join(evaluation_dir,
                                                                        "report.html")
     assert not re.search(r'(src|href)="(http|//|file:)', text)  # nothing external
     sections = dict(re.findall(r"<section id='(\w+)'>(.*?)</section>", text, re.S))
-    assert set(sections) == {"summary", "training", "errors", "curves", "confusion",
-                             "features", "baseline", "data"}
+    assert set(sections) == {"summary", "training", "selection", "errors", "curves",
+                             "confusion", "features", "baseline", "data"}
 
     def pngs(html):
         imgs = re.findall(r'src="data:image/png;base64,([^"]+)"', html)

@@ -166,6 +166,14 @@ def test_cli_score_json_line_and_beam_args(tmp_path, model_dir, scorer):
     stats = json.loads(proc.stdout.strip().splitlines()[-1])
     assert len(proc.stdout.strip().splitlines()) == 1  # stdout: the JSON line only
     assert stats["model"] == model_dir and stats["rows"] == 700
+    # The terminal: rows done / total and the outcome; TF, Beam and absl in the log file.
+    lines = proc.stderr.strip().splitlines()
+    assert lines[0] == "scored 0/700 rows" and "scored 700/700 rows" in lines
+    assert lines[-1].startswith("scored 700 rows, ") and str(out) in lines[-1]
+    assert len(lines) <= 8 and "Traceback" not in proc.stderr, proc.stderr
+    assert not any(" INFO " in line or "WARNING" in line for line in lines), proc.stderr
+    log = open(stats["log"]).read()
+    assert "Beam pipeline: 7 chunks scored" in log and "scored 700/700 rows" in log
     frame = pd.read_csv(out)
     errors, flags = _expected(scorer, x)
     np.testing.assert_array_equal(frame["reconstruction_error"].to_numpy(np.float32), errors)
@@ -196,6 +204,18 @@ def test_cli_registry_uri_missing_is_one_line_exit_2(tmp_path, model_dir):
          "models:/anomaly_detector@champion", "--input", str(src), "--output",
          str(tmp_path / "o.csv")], capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 2
-    last = proc.stderr.strip().splitlines()[-1]
+    (last,) = proc.stderr.strip().splitlines()  # the one line, nothing before it
     assert last.startswith("error: models:/anomaly_detector@champion: ") and "--registry-uri" in last
     assert "Traceback" not in proc.stderr
+
+
+def test_rows_watcher_counts_the_rows_the_part_files_name(tmp_path):
+    from pipeline.batch_scoring.beam_job import PART_ROWS
+
+    watcher = scoring.RowsWatcher(str(tmp_path), total=250)
+    assert watcher.rows_written() == 0
+    for i, rows in enumerate((100, 100, 50)):
+        (tmp_path / f"part-{i:08d}{PART_ROWS}{rows}").write_bytes(b"")
+    (tmp_path / "unrelated.tmp").write_bytes(b"")
+    assert watcher.rows_written() == 250
+    assert scoring.RowsWatcher(str(tmp_path / "gone"), total=1).rows_written() == 0

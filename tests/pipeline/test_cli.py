@@ -119,3 +119,17 @@ def test_run_help_names_every_component_of_the_dag():
     for name in ("CsvExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "DataGate",
                  "Transform", "Trainer", "AnomalyEvaluator", "Pusher"):
         assert name in text
+
+
+def test_an_input_error_is_one_line_with_nothing_before_it(tmp_path):
+    """As a subprocess (the console script's path, with the log session and park())."""
+    data = tmp_path / "bad.csv"
+    data.write_text("a,b,label\n1,2,0\n3,oops,0\n5,6,1\n")
+    proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "--data", str(data),
+                           "--label-column", "label", "--output", str(tmp_path / "o")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines() == [f"error: {data}:3: b: non-numeric value 'oops'"]
+    (log,) = (tmp_path / "o" / "logs").iterdir()  # the log says it, without a traceback
+    text = log.read_text()
+    assert "stopped: " in text and "Traceback" not in text

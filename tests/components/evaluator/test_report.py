@@ -169,3 +169,52 @@ def test_auto_threshold_says_which_rule_it_chose(tmp_path):
     assert "<code>auto</code>" in summary
     assert f"chose <code>{thr.details['chosen']}</code>" in summary
     assert html.escape(thr.details["why"]) in summary
+
+
+def _report_with_training(tmp_path, training):
+    summaries = {"candidate": _summary(0)}
+    d = tmp_path / "model"
+    (d / "assets").mkdir(parents=True)
+    (d / "assets" / "training_summary.json").write_text(json.dumps(training))
+    out = tmp_path / "eval"
+    out.mkdir()
+    return open(report.write_evaluation_report(str(out), _evaluation(summaries), summaries,
+                                               str(d), None, FEATURES)).read()
+
+
+def test_model_selection_is_its_own_section_and_the_epoch_cap_a_warning(tmp_path):
+    cand = {"epochs": 3, "seconds": 1.5}
+    text = _report_with_training(tmp_path, {
+        "history": {"loss": [1.0, 0.8, 0.6], "val_loss": [0.9, 0.7, 0.5]},
+        "best_epoch": 3, "epochs_run": 3, "train_rows": 40, "validation_rows": 10,
+        "layer_sizes": [3, 4], "model": {"epochs": 3},
+        "selection": {"chosen": 1, "eval_rows": 300, "eval_anomalies": 20, "why": "highest",
+                      "candidates": [
+                          {"overrides": {}, "roc_auc": 0.95, "epochs_run": 3, "best_epoch": 3,
+                           "best_val_loss": 0.5, **cand},
+                          {"overrides": {"input_noise": 0.3}, "roc_auc": 0.97,
+                           "epochs_run": 3, "best_epoch": 3, "best_val_loss": 0.5, **cand},
+                          {"overrides": {"hidden_units": [64]}, "roc_auc": 0.91,
+                           "epochs_run": 2, "best_epoch": 1, "best_val_loss": 0.7, **cand}]}})
+    sel = _section(text, "selection")
+    rows = re.findall(r"<tr>(.*?)</tr>", sel)[1:]
+    assert len(rows) == 3
+    assert "as configured" in rows[0] and "input_noise=0.3" in rows[1]
+    assert "hidden_units=[64]" in rows[2]
+    assert [("kept" in r) for r in rows] == [False, True, False]
+    assert "0.9700" in rows[1] and "(the cap)" in rows[1] and "(the cap)" not in rows[2]
+    assert "300 labelled eval rows" in sel
+    training = _section(text, "training")
+    assert "Warning:" in training and "epoch cap (model.epochs=3)" in training
+    assert "validation loss still falling" in training
+
+
+def test_no_warning_before_the_cap_and_one_candidate_says_so(tmp_path):
+    text = _report_with_training(tmp_path, {
+        "history": {"loss": [1.0, 0.6, 0.5, 0.45], "val_loss": [0.9, 0.7, 0.6, 0.62]},
+        "best_epoch": 3, "epochs_run": 4, "train_rows": 700, "validation_rows": 175,
+        "layer_sizes": [3, 4], "model": {"epochs": 50},
+        "selection": {"candidates": [{"overrides": {}, "roc_auc": None}], "chosen": 0,
+                      "why": "no labels: first candidate"}})
+    assert "Warning" not in _section(text, "training")
+    assert "One candidate trained: no labels: first candidate" in _section(text, "selection")
