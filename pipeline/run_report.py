@@ -62,11 +62,22 @@ def section(summary: Mapping[str, Any], data_path: str, report_dir: str) -> str:
     if quarantined:
         files = summary.get("quarantine_files") or []
         rows.append(["quarantined rows",
-                     f"<span class='bad'>{quarantined:,}</span> rows with missing or non-finite "
-                     f"values were set aside, not trained or evaluated on"
+                     f"<span class='bad'>{quarantined:,}</span> rows with non-finite (or, "
+                     f"with --missing quarantine, missing) values were set aside, not trained "
+                     f"or evaluated on"
                      + (": " + ", ".join(_path(f, report_dir) for f in files) if files else "")])
     else:
         rows.append(["quarantined rows", "0 (no row was set aside)"])
+    empty = (summary.get("input") or {}).get("empty_cells") or {}
+    if empty:
+        rows.append(["empty cells", "imputed with the training mean, with a missing-indicator "
+                     "input: " + ", ".join(f"{_e(c)} {n:,}" for c, n in empty.items())])
+    cols = summary.get("columns") or {}
+    if cols:
+        rows.append(["columns", "; ".join(
+            f"{role}: {_e(', '.join(cols.get(role) or [])) or 'none'}"
+            for role in ("numeric", "categorical", "passthrough"))
+            + " (why: the summary's <code>columns.why</code>)"])
     comps = summary.get("components") or {}
     rows.append(["components", f"ran: {_e(', '.join(comps.get('ran') or []) or 'none')}; "
                                f"cached: {_e(', '.join(comps.get('cached') or []) or 'none')}"])
