@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from pipeline import cli
+from components.input_checks.problems import NUMBERS_HINT
 from tests.helpers import one_error_line
 
 
@@ -124,12 +125,15 @@ def test_run_help_names_every_component_of_the_dag():
 def test_an_input_error_is_one_line_with_nothing_before_it(tmp_path):
     """As a subprocess (the console script's path, with the log session and park())."""
     data = tmp_path / "bad.csv"
-    data.write_text("a,b,label\n1,2,0\n3,oops,0\n5,6,1\n")
+    rows = [f"{i % 9 * 0.5},{i % 7 * 1.5},0" for i in range(40)]
+    rows[1] = "1,oops,0"  # b is 39/40 numbers: a number column with one bad cell
+    data.write_text("a,b,label\n" + "\n".join(rows) + "\n")
     proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "--data", str(data),
                            "--label-column", "label", "--output", str(tmp_path / "o")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stdout == ""
-    assert proc.stderr.splitlines() == [f"error: {data}:3: b: non-numeric value 'oops'"]
+    assert proc.stderr.splitlines() == [f"error: {data}:3: b: non-numeric value 'oops'"
+                                        f"{NUMBERS_HINT}"]
     (log,) = (tmp_path / "o" / "logs").iterdir()  # the log says it, without a traceback
     text = log.read_text()
     assert "stopped: " in text and "Traceback" not in text
