@@ -44,7 +44,7 @@ class InputPlan:
     roles: ColumnRoles = field(default_factory=ColumnRoles)
     delimiter: str = ","
     notes: Tuple[str, ...] = ()          # what was detected (delimiter, byte-order mark)
-    missing_by_column: Mapping[str, int] = field(default_factory=dict)
+    missing_by_column: Mapping[str, int] = field(default_factory=dict)  # imputed empty cells
 
     @property
     def newest(self) -> Optional[Span]:
@@ -189,6 +189,8 @@ def plan(cfg, quarantine: bool = True, expected_features: Optional[Sequence[str]
             empty[name] = empty.get(name, 0) + n
     if cfg.columns.missing == "impute":
         roles = columns_lib.with_indicators(roles, empty)
+    else:  # quarantine: those rows were set aside, no cell is imputed
+        empty = {}
     quarantined = sum(i.quarantined_rows for i in infos)
     clean = sum(i.rows for i in infos) - quarantined
     if clean < cfg.data.min_rows:

@@ -1,8 +1,8 @@
 """A first run as a new user sees it: on a terminal, in its log, its report, TensorBoard.
 
 The CLI runs on a pseudo-terminal (stdout and stderr a real TTY, as `make run`
-in a terminal), on small data with a few rows that have empty cells (they are
-quarantined). What is left on the screen must be a few lines: one per
+in a terminal), on small data with a few rows that have empty cells, run with
+`--missing quarantine` (the setting that sets them aside instead of imputing). What is left on the screen must be a few lines: one per
 component with its time, the Trainer's outcome, the pushed model, the JSON
 summary last. Everything else (TFX, absl, Beam, TensorFlow) is in the log
 file the summary names, and a first run -- no baseline, no accepted
@@ -40,13 +40,13 @@ def _env():
 def first(tmp_path_factory):
     root = tmp_path_factory.mktemp("first_run")
     df = make_data()
-    df.loc[df.index[:QUARANTINED], "x2"] = np.nan  # empty cells: set aside
+    df.loc[df.index[:QUARANTINED], "x2"] = np.nan  # empty cells: set aside (--missing quarantine)
     data = root / "train.csv"
     df.to_csv(data, index=False)
     out = root / "out"
     argv = [sys.executable, "-m", "pipeline.cli", "run", "--data", str(data),
             "--label-column", "label", "--output", str(out), "--epochs", str(FIRST_EPOCHS),
-            "--batch-size", "32"]
+            "--batch-size", "32", "--missing", "quarantine"]
     code, raw = run_on_pty(argv, env=_env())
     lines = screen_lines(raw)
     assert code == 0, "\n".join(lines[-40:])
@@ -58,9 +58,10 @@ def first(tmp_path_factory):
 def test_the_terminal_shows_a_few_lines_of_progress_and_the_json_last(first):
     lines, s = first["lines"], first["summary"]
     assert len(lines) <= 40, "\n".join(lines)
-    assert lines[0].startswith(f"{first['data']}: 620 rows checked, {QUARANTINED} with "
-                               f"missing or non-finite values set aside")
-    assert lines[1] == f"full log: {s['log']}"
+    assert lines[0] == (f"{first['data']}: 620 rows checked, {QUARANTINED} rows set aside in "
+                        f"{first['out'] / 'quarantine' / 'quarantined.csv'}")
+    assert lines[1].startswith("columns: 8 numeric (x0, ")
+    assert lines[2] == f"full log: {s['log']}"
     done = [line for line in lines if re.match(r"\[\s*\d+/11\] ", line)]
     names = [re.match(r"\[\s*\d+/11\] (\S+)", line).group(1) for line in done]
     assert names == NODES, done  # one line per node, in order
@@ -134,7 +135,7 @@ def test_the_readme_tensorboard_command_serves_the_trainer_scalars(first):
 def test_a_second_run_into_a_pipe_prints_plain_lines_with_the_epochs(first):
     proc = cli_subprocess("run", "--data", first["data"], "--label-column", "label",
                           "--output", first["out"], "--epochs", str(SECOND_EPOCHS),
-                          "--batch-size", "32", env=_env())
+                          "--batch-size", "32", "--missing", "quarantine", env=_env())
     lines = proc.stderr.splitlines()
     assert len(proc.stdout.splitlines()) == 1 and json.loads(proc.stdout)["blessed"] is not None
     assert "\r" not in proc.stderr and "\x1b[" not in proc.stderr  # no bar drawing in a log
