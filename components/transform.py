@@ -1,6 +1,8 @@
 """Transform's `preprocessing_fn`: every model input of every role, computed by TFT.
 
-custom_config = {"columns": ColumnRoles} (pipeline/dag.py; components/columns.py):
+custom_config = {"columns": ColumnRoles} (pipeline/dag.py; components/columns.py), and
+{"analysis": ...} when the executor computed the analyzers' results in this process
+(components/transform_analysis/analysis.py: then the graph holds them as constants):
 
     numeric      `<col>_xf`: the z-score over the train split's present values
                  (tft.mean / tft.var), 0 for a missing value (imputed with the
@@ -29,6 +31,7 @@ import tensorflow_transform as tft
 from components.columns import (MISSING_CATEGORY, OOV_BUCKETS, TIME_PARTS, ColumnRoles,
                                 indicator_name, time_part_name, transformed_name,
                                 vocabulary_name)
+from components.transform_analysis.analysis import NUMERIC, VOCABULARY
 
 
 def _batch_size(x) -> tf.Tensor:
@@ -51,13 +54,16 @@ def _present_values(x: tf.Tensor) -> tf.SparseTensor:
                            tf.stack([tf.shape(x, out_type=tf.int64)[0], tf.constant(1, tf.int64)]))
 
 
-def _numeric(x, may_be_missing: bool):
-    """(z-score with 0 for missing values, 1.0-where-missing) of one numeric column."""
+def _numeric(x, may_be_missing: bool, moments=None):
+    """(z-score with 0 for missing values, 1.0-where-missing) of one numeric column;
+    `moments`: its [mean, variance] from the in-process analysis, else TFT's analyzers."""
     values = tf.cast(_dense(tf.cast(x, tf.float32) if not isinstance(x, tf.SparseTensor)
                             else tf.SparseTensor(x.indices, tf.cast(x.values, tf.float32),
                                                  x.dense_shape), math.nan), tf.float32)
     missing = tf.math.is_nan(values)
-    if isinstance(x, tf.SparseTensor) or may_be_missing:
+    if moments is not None:
+        mean, var = tf.constant(moments[0], tf.float32), tf.constant(moments[1], tf.float32)
+    elif isinstance(x, tf.SparseTensor) or may_be_missing:
         present = _present_values(values)
         mean, var = tft.mean(present), tft.var(present)
     else:  # always present in the data: the plain analyzers
@@ -111,14 +117,23 @@ def time_parts(x) -> Dict[str, tf.Tensor]:
 def preprocessing_fn(inputs: Dict[str, Any],
                      custom_config: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     roles = ColumnRoles.from_dict((custom_config or {}).get("columns"))
+    # The analyzers' results computed in this process, if the executor did
+    # (components/transform_analysis/analysis.py); a column without one is analysed by TFT.
+    analysis = (custom_config or {}).get("analysis") or {}
+    moments, vocabularies = analysis.get(NUMERIC) or {}, analysis.get(VOCABULARY) or {}
     outputs = {}
     indicators = set(roles.indicators)
     for key in roles.numeric_keys(inputs.keys()):
-        z, missing = _numeric(inputs[key], key in indicators)
+        z, missing = _numeric(inputs[key], key in indicators, moments.get(key))
         outputs[transformed_name(key)] = z
         if key in indicators:
             outputs[transformed_name(indicator_name(key))] = missing
     for key in roles.categorical:
+        if key in vocabularies:  # the same lookup TFT's compute_and_apply_vocabulary builds
+            outputs[transformed_name(key)] = tft.apply_vocabulary(
+                _category(inputs[key]), tf.constant(vocabularies[key]),
+                num_oov_buckets=OOV_BUCKETS)
+            continue
         outputs[transformed_name(key)] = tft.compute_and_apply_vocabulary(
             _category(inputs[key]), top_k=roles.max_categories,
             frequency_threshold=roles.min_frequency, num_oov_buckets=OOV_BUCKETS,

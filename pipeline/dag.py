@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 # Direct imports, not `tfx.v1`: the v1 facade also imports the Google Cloud
 # extensions, ~10 s of start-up on every run.
-from tfx.components import ExampleValidator, SchemaGen, StatisticsGen, Trainer, Transform
+from tfx.components import ExampleValidator, SchemaGen, Trainer
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
@@ -31,6 +31,8 @@ from components.evaluator.component import AnomalyEvaluator
 from components.example_gen.component import csv_example_gen
 from components.registry import manifest
 from components.registry.component import RegistryPusher
+from components.statistics_gen.component import StatisticsGen
+from components.transform_analysis.component import Transform
 from pipeline import spans
 from pipeline.config import PipelineConfig
 from pipeline.span_window import span_window_resolver

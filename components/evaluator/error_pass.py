@@ -1,11 +1,14 @@
-"""One Beam pass over the eval split: reconstruction errors of every model.
+"""One pass over the eval split: reconstruction errors of every model.
 
 The split is read as Arrow record batches (components/examples_io.py:
 Parquet or TFRecords), each batch is scored by each model's `score_table`
 signature (components/model/scorer.py, loaded TF2-style in `DoFn.setup`,
 tensorflow/tfx#7782), and the errors are combined into
 per-class `ErrorStats` (normal / anomaly / unlabeled) plus per-feature error
-sums, so the split is never held in memory as one array.
+sums, so the split is never held in memory as one array. `SummarizeErrors` is
+the Beam pipeline's; `summarize_in_process` runs the same DoFn and CombineFn
+over the same batches in this process, for when Beam would run here anyway
+(components/beam_local.py).
 """
 from typing import Dict, Iterable, List, Optional
 
@@ -131,3 +134,23 @@ class SummarizeErrors(beam.PTransform):
                 | "Score" >> beam.ParDo(_ScoreBatch(self._model_dirs, self._label))
                 | "Summarize" >> beam.CombineGlobally(
                     _Summarize(sorted(self._model_dirs), self._max)))
+
+
+def summarize_in_process(eval_sets: Dict[str, str], model_dirs: Dict[str, str],
+                         label_column: Optional[str], columns: List[str], batch_size: int,
+                         max_samples: int) -> Dict[str, Dict[str, ModelSummary]]:
+    """{eval set: {model name: ModelSummary}}: what `SummarizeErrors` computes for each
+    eval set, without Beam (the models loaded once for every set)."""
+    from components import examples_io
+
+    score = _ScoreBatch(model_dirs, label_column)
+    score.setup()
+    summarize = _Summarize(sorted(model_dirs), max_samples)
+    out = {}
+    for name, uri in eval_sets.items():
+        acc = summarize.create_accumulator()
+        for batch in examples_io.iter_record_batches(uri, list(columns), batch_size):
+            for scored in score.process(batch):
+                acc = summarize.add_input(acc, scored)
+        out[name] = summarize.extract_output(acc)
+    return out

@@ -148,16 +148,27 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     def _error_pass(self, eval_sets: Dict[str, str], model_dirs: Dict[str, str],
                     feature_keys: List[str], label: Optional[str],
                     ev_settings: EvaluationSettings, result_path: str) -> Dict[str, Any]:
-        """{eval set: {model name: ModelSummary}} from one Beam pipeline."""
+        """{eval set: {model name: ModelSummary}} from one Beam pipeline, or the same pass
+        in this process when the pipeline would run here anyway."""
+        from components import beam_local
+        from components.evaluator import error_pass
+
+        columns = feature_keys + ([label] if label else [])
+        if beam_local.runs_in_this_process(self._beam_pipeline_args):
+            summaries = error_pass.summarize_in_process(
+                eval_sets, model_dirs, label, columns, batch_size=ev_settings.batch_size,
+                max_samples=ev_settings.max_error_samples)
+            _write_pickle(summaries, result_path)
+            return summaries
         import apache_beam as beam
 
-        from components.evaluator.error_pass import SummarizeErrors
+        SummarizeErrors = error_pass.SummarizeErrors
 
         with self._make_beam_pipeline() as p:
             summaries = {
                 name: p | f"Score_{name}" >> SummarizeErrors(
-                    uri, model_dirs, label, feature_keys + ([label] if label else []),
-                    batch_size=ev_settings.batch_size, max_samples=ev_settings.max_error_samples)
+                    uri, model_dirs, label, columns, batch_size=ev_settings.batch_size,
+                    max_samples=ev_settings.max_error_samples)
                 for name, uri in eval_sets.items()}
             _ = ([pc | f"Key_{name}" >> beam.Map(lambda s, n=name: (n, s))
                   for name, pc in summaries.items()]
