@@ -27,7 +27,9 @@ roles the run inferred (the summary's `columns`) and what the converter did.
 Environment: DATA_DIR (default ../shared/data relative to the repository),
 DATASETS=cardio,thyroid (subset), SEEDS=0,1,2, VARIANTS=numeric,mixed,
 RUN_ARGS="--preset seed" (extra `run` flags for both variants, e.g. to benchmark another
-configuration; none by default), MIXED_PARTS=coded,binned,noise,missing (what the mixed
+configuration; none by default), NUMERIC_FROM=path/quality.json (with VARIANTS=mixed: the
+numeric pipeline ROC-AUC of the same dataset and seed for the delta, from an earlier
+run), MIXED_PARTS=coded,binned,noise,missing (what the mixed
 converter does, for ablations; ids and timestamps are always there), RESULTS_DIR
 (default bench/results), KEEP=1 keeps the per-run output directories. The CLI is
 .venv/bin/anomaly-pipeline, or `python -m pipeline.cli` of this interpreter (with the
@@ -296,14 +298,16 @@ def aggregate(per_dataset: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
         if tried:
             deltas = [m["delta_roc_auc"] for m in mixed if m.get("delta_roc_auc") is not None]
             entry["mixed"] = {
-                "mean": {k: _mean([m[k] for m in mixed]) for k in METRICS + ("delta_roc_auc",)}
+                "mean": {k: _mean([m.get(k) for m in mixed])
+                         for k in METRICS + ("delta_roc_auc",)}
                 if mixed else None,
                 "std_roc_auc": float(np.std([m["roc_auc"] for m in mixed])) if mixed else None,
                 "worst_delta_roc_auc": min(deltas) if deltas else None,
                 "runs": len(tried), "blessed": sum(bool(m.get("blessed")) for m in tried),
                 "ids_in_order": sum(bool(m.get("ids_in_order")) for m in tried),
-                "within_bound": (all(d >= -MAX_DELTA for d in deltas)
-                                 if deltas and len(deltas) == len(tried) else False)}
+                # None: no numeric ROC-AUC to compare with; False: a seed beyond or failed.
+                "within_bound": (None if not deltas else len(deltas) == len(tried)
+                                 and all(d >= -MAX_DELTA for d in deltas))}
     done = {n: e for n, e in per_dataset.items() if e["mean"]}
     overall = {m: {k: _mean([e["mean"][m][k] for e in done.values()]) for k in METRICS}
                for m in METHODS} if done else None
@@ -317,7 +321,7 @@ def aggregate(per_dataset: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
             "within_bound": sorted(n for n, e in per_dataset.items()
                                    if (e.get("mixed") or {}).get("within_bound")),
             "beyond_bound": sorted(n for n, e in per_dataset.items()
-                                   if "mixed" in e and not e["mixed"]["within_bound"]),
+                                   if "mixed" in e and e["mixed"]["within_bound"] is False),
             "bound": MAX_DELTA}
     return out
 
@@ -331,6 +335,10 @@ def _roles(columns: Optional[Dict[str, Any]]) -> str:
     return (f"numeric {n}" + (f" (+{ind} indicators)" if ind else "") + "; categorical "
             + (", ".join(columns.get("categorical") or []) or "none") + "; passthrough "
             + (", ".join(columns.get("passthrough") or []) or "none"))
+
+
+def _bound_text(within: Optional[bool]) -> str:
+    return "n/a" if within is None else "yes" if within else "**no**"
 
 
 def mixed_markdown(doc: Dict[str, Any]) -> List[str]:
@@ -361,7 +369,9 @@ def mixed_markdown(doc: Dict[str, Any]) -> List[str]:
             continue
         tried = [r["mixed"] for r in e["seeds"] if "mixed" in r]
         first = tried[0]
-        num = (e["mean"] or {}).get("pipeline", {})
+        num = dict((e["mean"] or {}).get("pipeline", {}))
+        if not num and any("numeric_roc_auc" in m for m in tried):  # NUMERIC_FROM
+            num["roc_auc"] = _mean([m.get("numeric_roc_auc") for m in tried])
         mm = mixed["mean"] or {}
         if not mm:
             why = "; ".join(m.get("error") or "not blessed: " + "; ".join(m.get("reasons", []))
@@ -377,7 +387,7 @@ def mixed_markdown(doc: Dict[str, Any]) -> List[str]:
             f" | {f(mm['delta_roc_auc'], '{:+.4f}')} | {f(mixed['worst_delta_roc_auc'], '{:+.4f}')}"
             f" | {f(num.get('pr_auc'))} | {f(mm['pr_auc'])} | {f(num.get('f1'))} | {f(mm['f1'])}"
             f" | {mixed['blessed']}/{mixed['runs']} | {mixed['ids_in_order']}/{mixed['runs']}"
-            f" | {'yes' if mixed['within_bound'] else '**no**'} | {f(secs, '{:.0f}')}"
+            f" | {_bound_text(mixed['within_bound'])} | {f(secs, '{:.0f}')}"
             f" | {_roles(first.get('columns'))} | {converted} |")
     if summary["mean"]:
         m = summary["mean"]
@@ -457,6 +467,24 @@ def markdown(doc: Dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _numeric_reference(path: str) -> Dict[str, Dict[int, float]]:
+    """{dataset: {seed: numeric pipeline ROC-AUC}} from an earlier quality.json."""
+    with open(path) as f:
+        doc = json.load(f)
+    return {n: {r["seed"]: r["pipeline"]["roc_auc"] for r in e["seeds"] if "pipeline" in r}
+            for n, e in doc["datasets"].items()}
+
+
+def _delta_from(r: Dict[str, Any], numeric_auc: Optional[float], source: Optional[str]) -> None:
+    """A mixed run without a numeric run in the same split: its delta vs `numeric_auc`."""
+    mixed = r.get("mixed") or {}
+    if "pipeline" in r or "roc_auc" not in mixed or numeric_auc is None:
+        return
+    mixed["delta_roc_auc"] = mixed["roc_auc"] - numeric_auc
+    mixed["numeric_roc_auc"] = numeric_auc
+    mixed["numeric_from"] = source
+
+
 def main() -> int:
     import pandas as pd
 
@@ -502,6 +530,9 @@ def main() -> int:
         "run_args": extra, "variants": variants, "mixed_parts": parts,
         "max_delta_roc_auc": MAX_DELTA, "protocol": __doc__.split("\n\n")[1],
         "mixed_protocol": __doc__.split("\n\n")[2], "datasets": {}}
+    numeric_from = os.environ.get("NUMERIC_FROM") or None
+    reference = _numeric_reference(numeric_from) if numeric_from else {}
+    doc["numeric_from"] = numeric_from
     started = time.time()
     for path in files:
         name = os.path.basename(path)[:-4]
@@ -513,6 +544,7 @@ def main() -> int:
             t0 = time.time()
             try:
                 r = one_split(path, seed, extra, keep, variants, parts)
+                _delta_from(r, reference.get(name, {}).get(seed), numeric_from)
             except Exception as e:  # noqa: BLE001 - record and go on with the next split
                 r = {"seed": seed, "error": f"{type(e).__name__}: {e}"}
             entry["seeds"].append(r)
