@@ -32,7 +32,7 @@ help:
 	@echo "make test-fast - the tests without the end-to-end ones (no DAG runs)"
 	@echo "make lock   - regenerate $(LOCK) from setup.py"
 	@echo "make docs   - regenerate docs/options.md from the command-line parser"
-	@echo "make bench-quality - detection quality vs IsolationForest (DATA_DIR, DATASETS, SEEDS)"
+	@echo "make bench-quality - detection quality vs IsolationForest, numeric and mixed tables (DATA_DIR, DATASETS, SEEDS, VARIANTS)"
 	@echo "make bench  - pipeline vs plain script at 10k/100k/1M rows (SIZES, EPOCHS, BATCH, REPEAT)"
 	@echo "make airflow-test - the Airflow DAG via 'airflow dags test' in a temporary AIRFLOW_HOME"
 	@echo "make test-distributed - run + score on a Beam job service and worker pool on another (namespace) host; root (DIST_ARGS)"
@@ -76,16 +76,20 @@ test-fast: $(STAMP)
 docs: $(STAMP)
 	$(VENV)/bin/python -m pipeline.cli.options_doc > docs/options.md
 
-# Detection quality vs IsolationForest and the reference recipe (not a test;
-# ~1 h for 8 datasets x 3 seeds). Subsets: DATASETS=cardio,thyroid SEEDS=0.
+# Detection quality vs IsolationForest and the reference recipe, on the numeric
+# tables and as user-shaped mixed tables (bench/mixed_tables.py); not a test.
+# Subsets: DATASETS=cardio,thyroid SEEDS=0 VARIANTS=numeric (or mixed).
+# MIXED_PARTS=coded,binned,noise,missing: what the mixed converter does (ablations).
 DATA_DIR ?= ../shared/data
 DATASETS ?=
 SEEDS    ?= 0,1,2
 RUN_ARGS ?=
+VARIANTS ?= numeric,mixed
+MIXED_PARTS ?=
 .PHONY: bench-quality
 bench-quality: $(STAMP)
 	DATA_DIR="$(DATA_DIR)" DATASETS="$(DATASETS)" SEEDS="$(SEEDS)" RUN_ARGS="$(RUN_ARGS)" \
-	  $(VENV)/bin/python bench/quality.py
+	  VARIANTS="$(VARIANTS)" MIXED_PARTS="$(MIXED_PARTS)" $(VENV)/bin/python bench/quality.py
 
 # Pipeline vs the plain-script recipe at 10k/100k/1M rows, and score throughput
 # (not a test). Subsets: SIZES=10000,100000. Writes bench/results/perf.{json,md}.
