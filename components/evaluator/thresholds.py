@@ -56,7 +56,10 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "mad": {"k": 3.0, "scale": 1.4826},
     "best_f1": {},
     "evt": {"initial_quantile": 0.98, "risk": 1e-3, "min_excesses": 10},
-    "auto": {"k": 3.0, "min_anomalies": 5},
+    # auto: k for mean + k*std of labelled normal rows (too few anomalies to pick by F1);
+    # mad_k for median + mad_k*1.4826*MAD of all rows when there are no labels (robust
+    # to the anomalies among them; docs/quality.md, "Without labels").
+    "auto": {"k": 3.0, "min_anomalies": 5, "mad_k": 3.0},
 }
 
 def _check_open_unit(method: str, name: str, value: float) -> None:
@@ -83,6 +86,8 @@ def _resolve_params(method: str, params: Mapping[str, Any] | None) -> dict[str, 
         else:
             eff[name] = as_float(method, name, raw)
 
+    if method == "auto" and eff["mad_k"] < 0:
+        raise ValueError(f"auto: parameter 'mad_k' must be >= 0, got {eff['mad_k']}")
     if method in ("mean_std", "mad", "auto") and eff["k"] < 0:
         raise ValueError(f"{method}: parameter 'k' must be >= 0, got {eff['k']}")
     if method == "mad" and eff["scale"] <= 0:
@@ -207,9 +212,12 @@ def _evt(errors: np.ndarray, p: dict[str, Any], labels: np.ndarray | None) -> tu
 
 
 def _auto(errors: np.ndarray, p: dict[str, Any], labels: np.ndarray | None) -> tuple[float, dict]:
-    """best_f1 when labels hold both classes and >= min_anomalies anomalies; else mean_std.
+    """best_f1 when labels hold both classes and >= min_anomalies anomalies; with labels
+    but fewer anomalies, mean + k*std of the normal rows' errors; without labels,
+    median + mad_k * 1.4826 * MAD of all rows' errors.
 
-    The fallback is fitted on the normal rows (all rows without labels), with ``k``.
+    Without labels the eval rows hold the anomalies too: they inflate the mean and
+    the std (mean + 3*std then flags almost nothing), not the median and the MAD.
     """
     lab = None if labels is None else as_labels("auto", labels, errors.size)
     n_pos = 0 if lab is None else int(np.count_nonzero(lab))
@@ -219,12 +227,17 @@ def _auto(errors: np.ndarray, p: dict[str, Any], labels: np.ndarray | None) -> t
         return value, dict(details, chosen="best_f1",
                            why=f"labels with {n_pos} anomalies (>= min_anomalies="
                                f"{p['min_anomalies']}): the F1-maximising threshold")
-    normal = errors if lab is None else errors[~lab]
+    if lab is None:
+        value, details = _mad(errors, {"k": p["mad_k"], "scale": DEFAULT_PARAMS["mad"]["scale"]},
+                              None)
+        return value, dict(details, chosen="mad",
+                           why=f"no labels: median + {p['mad_k']:g}·MAD of the eval rows' "
+                               f"errors (robust to the anomalies among them)")
+    normal = errors[~lab]
     if normal.size == 0:
         raise ValueError("auto: no normal rows to fit the mean_std fallback on")
     value, details = _mean_std(normal, {"k": p["k"]}, None)
-    why = ("no labels" if lab is None else
-           f"only {n_pos} anomalies in the labels (< min_anomalies={p['min_anomalies']})")
+    why = f"only {n_pos} anomalies in the labels (< min_anomalies={p['min_anomalies']})"
     return value, dict(details, chosen="mean_std",
                        why=f"{why}: mean + {p['k']:g} std of the normal rows' errors")
 
@@ -265,9 +278,10 @@ def compute_threshold(method: str, errors: Any, params: Mapping[str, Any] | None
               quantile with fewer than ``min_excesses`` (10) excesses or when
               ``risk`` is not below the fraction of excesses.
             * ``auto`` -- ``best_f1`` when ``labels`` hold at least
-              ``min_anomalies`` (5) anomalies and some normal rows, otherwise
-              ``mean_std`` with ``k`` (3) on the normal rows (all rows without
-              labels); ``details["chosen"]`` and ``details["why"]`` say which.
+              ``min_anomalies`` (5) anomalies and some normal rows; with fewer,
+              ``mean_std`` with ``k`` (3) on the normal rows; without labels
+              ``mad`` with ``mad_k`` (3) on all rows; ``details["chosen"]`` and
+              ``details["why"]`` say which.
         errors: reconstruction errors the threshold is fitted on -- those of
             normal rows, except for ``best_f1`` (all labelled eval rows).
             Any array-like; flattened.

@@ -68,7 +68,8 @@ MODEL = (
 EVALUATION = (
     SettingFlag("--threshold-method", "threshold.method", "one of " + ", ".join(sorted(METHODS))
                 + f"; auto = best_f1 with >= min_anomalies={_AUTO['min_anomalies']:g} labelled "
-                f"eval anomalies, else mean_std with k={_AUTO['k']:g}", metavar="NAME"),
+                f"eval anomalies, fewer: mean_std with k={_AUTO['k']:g} of the normal rows, no "
+                f"labels: mad with mad_k={_AUTO['mad_k']:g}", metavar="NAME"),
     SettingFlag("--threshold-param", "threshold.params", "parameter of the threshold method, "
                 "e.g. k=3, q=0.995, c=0.02 (repeatable)", type=kv_number, action="append",
                 metavar="NAME=VALUE", convert=dict, default_text="the method's defaults"),

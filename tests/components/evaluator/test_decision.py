@@ -104,23 +104,43 @@ def test_auto_uses_best_f1_with_enough_labelled_anomalies():
     auto = thresholds.compute_threshold("auto", errors, {}, labels=labels)
     best = thresholds.compute_threshold("best_f1", errors, {}, labels=labels)
     assert auto.value == best.value and auto.details["chosen"] == "best_f1"
-    assert auto.params == {"k": 3.0, "min_anomalies": 5}
+    assert auto.params == {"k": 3.0, "min_anomalies": 5, "mad_k": 3.0}
 
 
-@pytest.mark.parametrize("n_anomalies, labelled", [(4, True), (0, True), (40, False)])
-def test_auto_falls_back_to_mean_std_of_normal_rows(n_anomalies, labelled):
+@pytest.mark.parametrize("n_anomalies", [4, 0])
+def test_auto_with_few_labelled_anomalies_is_mean_std_of_normal_rows(n_anomalies):
     from components.evaluator import thresholds
 
     rng = np.random.default_rng(3)
     normal = rng.exponential(1.0, 3000)
     errors = np.r_[normal, rng.normal(6, 1, n_anomalies)]
-    labels = np.r_[np.zeros(3000), np.ones(n_anomalies)] if labelled else None
+    labels = np.r_[np.zeros(3000), np.ones(n_anomalies)]
     auto = thresholds.compute_threshold("auto", errors, {"k": 2.5}, labels=labels)
-    fitted = normal if labelled else errors
-    assert auto.value == pytest.approx(fitted.mean() + 2.5 * fitted.std())
+    assert auto.value == pytest.approx(normal.mean() + 2.5 * normal.std())
     assert auto.details["chosen"] == "mean_std"
-    assert ("no labels" if not labelled else f"only {n_anomalies} anomalies") in \
-        auto.details["why"]
+    assert f"only {n_anomalies} anomalies" in auto.details["why"]
+
+
+def test_auto_without_labels_is_median_plus_mad_and_flags_the_contamination():
+    from components.evaluator import thresholds
+
+    rng = np.random.default_rng(3)
+    # 5 % anomalies among the rows, far out: they inflate mean + 3 std, not the median/MAD.
+    normal, anomalies = rng.exponential(1.0, 3000), rng.normal(12, 2, 150)
+    errors = np.r_[normal, anomalies]
+    auto = thresholds.compute_threshold("auto", errors, {}, labels=None)
+    med = np.median(errors)
+    assert auto.value == pytest.approx(med + 3.0 * 1.4826 * np.median(np.abs(errors - med)))
+    assert auto.details["chosen"] == "mad" and "no labels" in auto.details["why"]
+    # The anomalies move it far less than they move mean + 3 std (the seed rule).
+    clean_auto = thresholds.compute_threshold("auto", normal, {}, labels=None).value
+    clean_seed = thresholds.compute_threshold("mean_std", normal, {"k": 3.0}).value
+    seed = thresholds.compute_threshold("mean_std", errors, {"k": 3.0}).value
+    assert abs(auto.value - clean_auto) < 0.1 * abs(seed - clean_seed)
+    assert (errors[3000:] > auto.value).mean() > 0.95  # the anomalies are flagged
+    assert (normal > auto.value).mean() < 0.06  # at a modest false-alarm rate
+    custom = thresholds.compute_threshold("auto", errors, {"mad_k": 5.0}, labels=None)
+    assert custom.value > auto.value
 
 
 def test_auto_through_the_evaluator_summary_and_fitted_on():
@@ -135,13 +155,15 @@ def test_auto_through_the_evaluator_summary_and_fitted_on():
     unl = ModelSummary(max_samples=10_000)
     unl.add(normal, np.tile(normal[:, None], (1, 2)), None)
     thr = decision.fit_threshold(unl, False, "auto", {})
-    assert thr.value == pytest.approx(normal.mean() + 3 * normal.std())
+    med = np.median(normal)
+    assert thr.value == pytest.approx(med + 3 * 1.4826 * np.median(np.abs(normal - med)))
     assert decision.fitted_on(thr, False) == "eval split, all rows"
     assert decision.fitted_on(decision.fit_threshold(s, True, "mean_std", {}), True) == \
         "eval split, normal rows (label 0)"
 
 
 @pytest.mark.parametrize("params, message", [({"k": -1}, "'k' must be >= 0"),
+                                             ({"mad_k": -1}, "'mad_k' must be >= 0"),
                                              ({"q": 0.9}, "unknown parameter")])
 def test_auto_params_are_validated(params, message):
     from components.evaluator import thresholds
