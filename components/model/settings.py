@@ -67,6 +67,13 @@ class ModelSettings:
     # The Trainer keeps the z-scored training rows in memory (4 bytes per
     # feature per row) up to this size, else streams them every epoch.
     memory_budget_mb: int = 2048
+    # Without labels the training rows hold the anomalies too, and a plain MSE
+    # learns to reconstruct them. After `trim_warmup_epochs` epochs of plain MSE,
+    # each batch's loss leaves out this share of its highest-error rows (a
+    # trimmed MSE; the validation loss is trimmed the same); 0 disables. Runs
+    # with --label-column train on the normal rows only and never trim.
+    unlabelled_trim: float = 0.25
+    trim_warmup_epochs: int = 2
 
     def effective_batch_size(self, n_train_rows: int) -> int:
         if self.batch_size is not None:
@@ -92,6 +99,8 @@ class ModelSettings:
             (self.early_stopping_patience >= 0, "model.early_stopping_patience must be >= 0"),
             (self.input_noise >= 0, "model.input_noise must be >= 0"),
             (self.memory_budget_mb >= 1, "model.memory_budget_mb must be >= 1"),
+            (0 <= self.unlabelled_trim < 1, "model.unlabelled_trim must be in [0, 1)"),
+            (self.trim_warmup_epochs >= 0, "model.trim_warmup_epochs must be >= 0"),
             (self.select_min_anomalies >= 1, "model.select_min_anomalies must be >= 1"),
             (_candidates_problem(self) is None,
              f"model.candidates: {_candidates_problem(self)}"),
@@ -152,4 +161,5 @@ SEED_RECIPE = {
     "ensemble_size": 1,
     "normalize_feature_errors": False,
     "candidates": [],
+    "unlabelled_trim": 0.0,
 }

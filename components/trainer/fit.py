@@ -17,6 +17,7 @@ import tensorflow_transform as tft
 from components import progress
 from components.columns import ColumnRoles
 from components.evaluator import metrics
+from components.model import trimmed
 from components.model.autoencoder import build_autoencoder, layer_sizes
 from components.model.settings import ModelSettings, describe_candidate
 from components.trainer.data import ModelInputs, TrainingData, labelled_rows, transformed_blocks
@@ -87,7 +88,8 @@ def train(mcfg: ModelSettings, roles: ColumnRoles, train_files,
     for i, cand_cfg in enumerate(configs):
         started = time.time()
         fitted.append(_fit_members(cand_cfg, data, validation, batch_size, inputs.width,
-                                   log_dir if i == 0 else None, (i, len(configs))))
+                                   log_dir if i == 0 else None, (i, len(configs)),
+                                   trim=0.0 if label else cand_cfg.unlabelled_trim))
         fit_times.append(round(time.time() - started, 2))
     chosen = 0
     monitor = "val_loss" if n_val else "loss"
@@ -163,7 +165,8 @@ def _fit_facts(members: List[Dict[str, List[float]]], monitor: str, cap: int) ->
 
 
 def _fit_members(mcfg, data: "TrainingData", validation, batch_size: int, n_features: int,
-                 log_dir: Optional[str], candidate: Tuple[int, int] = (0, 1)):
+                 log_dir: Optional[str], candidate: Tuple[int, int] = (0, 1),
+                 trim: float = 0.0):
     """The ensemble's members (seeds seed, seed+1, ...) and their loss histories."""
     models, histories = [], []
     for i in range(mcfg.ensemble_size):
@@ -172,7 +175,7 @@ def _fit_members(mcfg, data: "TrainingData", validation, batch_size: int, n_feat
         model = build_autoencoder(n_features, member_cfg)
         label = fit_label(candidate[0], candidate[1], i, mcfg.ensemble_size)
         history = _fit(model, data, validation, batch_size, member_cfg,
-                       log_dir if i == 0 else None, label)
+                       log_dir if i == 0 else None, label, trim=trim)
         models.append(model)
         histories.append({k: [float(v) for v in vals] for k, vals in history.history.items()})
     return models, histories
@@ -199,13 +202,19 @@ def row_errors(models, x: np.ndarray, scale: Optional[np.ndarray] = None,
 
 
 def _fit(model, data: "TrainingData", validation, batch_size: int, mcfg, log_dir,
-         label: str = "training"):
+         label: str = "training", trim: float = 0.0):
     # Keras prints nothing (verbose=0): EpochProgress reports each epoch.
     callbacks = [EpochProgress(label, mcfg.epochs)]
     monitor = "val_loss" if validation is not None else "loss"
+    start = 0
+    if trim > 0:
+        callbacks.insert(0, trimmed.compile_trimmed(model, mcfg.learning_rate, trim,
+                                                    mcfg.trim_warmup_epochs))
+        start = min(mcfg.trim_warmup_epochs, mcfg.epochs - 1)  # the trimmed loss' scale
     if mcfg.early_stopping_patience > 0:
         callbacks.append(keras.callbacks.EarlyStopping(
-            monitor=monitor, patience=mcfg.early_stopping_patience, restore_best_weights=True))
+            monitor=monitor, patience=mcfg.early_stopping_patience, restore_best_weights=True,
+            start_from_epoch=start))
     if log_dir:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"))
     if data.streaming:
