@@ -1,6 +1,6 @@
 """The `threshold` and `evaluation` settings sections of the AnomalyEvaluator."""
 from dataclasses import dataclass, field
-from typing import List, Mapping, Optional
+from typing import List, Mapping, Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -51,5 +51,42 @@ class EvaluationSettings:
             (self.baseline_tolerance >= 0, "evaluation.baseline_tolerance must be >= 0"),
             (self.max_error_samples >= 1, "evaluation.max_error_samples must be >= 1"),
             (self.batch_size >= 1, "evaluation.batch_size must be >= 1"),
+        ]
+        return [message for ok, message in checks if not ok]
+
+
+CHALLENGER_NAMES = ("max_abs_z", "mahalanobis", "knn", "iforest")
+
+
+@dataclass(frozen=True)
+class ChallengerSettings:
+    """Simple challengers the evaluator scores beside the autoencoder (challengers.py)."""
+
+    enabled: bool = True
+    names: Tuple[str, ...] = CHALLENGER_NAMES
+    # Neighbours averaged by the `knn` challenger.
+    knn_k: int = 5
+    # Train rows the challengers are fitted on at most (a seeded sample beyond).
+    max_fit_rows: int = 20000
+    # Eval rows scored at most (a seeded sample beyond).
+    max_eval_rows: int = 200000
+    # Added to the covariance's diagonal so `mahalanobis` can invert it.
+    mahalanobis_ridge: float = 1e-6
+    # Seed of the row samples and of IsolationForest.
+    seed: int = 0
+    # When set (and labels exist): bless only if the candidate's ROC-AUC is at
+    # least the best challenger's + this margin. None: off.
+    bless_margin: Optional[float] = None
+
+    def problems(self) -> List[str]:
+        checks = [
+            (all(n in CHALLENGER_NAMES for n in self.names),
+             f"challengers.names must be among {', '.join(CHALLENGER_NAMES)}"),
+            (self.knn_k >= 1, "challengers.knn_k must be >= 1"),
+            (self.max_fit_rows > self.knn_k, "challengers.max_fit_rows must be > knn_k"),
+            (self.max_eval_rows >= 1, "challengers.max_eval_rows must be >= 1"),
+            (self.mahalanobis_ridge >= 0, "challengers.mahalanobis_ridge must be >= 0"),
+            (self.bless_margin is None or -1 <= self.bless_margin <= 1,
+             "challengers.bless_margin must be in [-1, 1]"),
         ]
         return [message for ok, message in checks if not ok]

@@ -1,0 +1,150 @@
+"""Simple challengers of the autoencoder, fitted on train rows, scored on eval rows.
+
+TFX-free (numpy + scikit-learn). Numeric columns are z-scored with the train
+mean/std of present values (empty cells -> the train mean, z=0); categorical
+columns are one-hot on the train's values plus an "other" slot. A challenger
+that fails records its error instead of failing the run.
+"""
+import time
+from typing import Any, Dict, Optional, Sequence
+
+import numpy as np
+
+from components.evaluator import metrics
+from components.evaluator.settings import ChallengerSettings
+
+
+class Encoder:
+    def __init__(self, numeric: Dict[str, np.ndarray], categorical: Dict[str, np.ndarray],
+                 max_categories: int):
+        self.stats = {}
+        for k, v in numeric.items():
+            v = np.asarray(v, np.float64)
+            present = v[np.isfinite(v)]
+            mean = float(present.mean()) if present.size else 0.0
+            std = float(present.std()) if present.size else 1.0
+            self.stats[k] = (mean, std if std > 0 else 1.0)
+        self.vocab = {}
+        for k, v in categorical.items():
+            values, counts = np.unique(np.asarray(v, object).astype(str), return_counts=True)
+            order = np.argsort(-counts, kind="stable")[:max_categories]
+            self.vocab[k] = [values[i] for i in order]
+
+    def z(self, numeric: Dict[str, np.ndarray]) -> np.ndarray:
+        cols = []
+        for k, (mean, std) in self.stats.items():
+            v = np.asarray(numeric[k], np.float64)
+            cols.append(np.where(np.isfinite(v), (v - mean) / std, 0.0))
+        n = len(next(iter(numeric.values()))) if numeric else 0
+        return np.stack(cols, 1) if cols else np.zeros((n, 0))
+
+    def encode(self, numeric, categorical) -> np.ndarray:
+        parts = [self.z(numeric)]
+        for k, vocab in self.vocab.items():
+            v = np.asarray(categorical[k], object).astype(str)
+            index = {s: i for i, s in enumerate(vocab)}
+            hot = np.zeros((len(v), len(vocab) + 1))
+            hot[np.arange(len(v)), [index.get(s, len(vocab)) for s in v]] = 1.0
+            parts.append(hot)
+        return np.concatenate(parts, 1)
+
+
+def _sample(n: int, cap: int, rng) -> Optional[np.ndarray]:
+    return None if n <= cap else np.sort(rng.choice(n, cap, replace=False))
+
+
+def score_challengers(train_numeric: Dict[str, np.ndarray],
+                      train_categorical: Dict[str, np.ndarray],
+                      eval_numeric: Dict[str, np.ndarray],
+                      eval_categorical: Dict[str, np.ndarray],
+                      eval_labels: Optional[np.ndarray], cfg: ChallengerSettings,
+                      max_categories: int = 20) -> Dict[str, Any]:
+    """{name: {roc_auc, pr_auc, seconds, score_stats[, error]}, "best": ...}."""
+    rng = np.random.default_rng(cfg.seed)
+    n_train = len(next(iter({**train_numeric, **train_categorical}.values())))
+    n_eval = len(next(iter({**eval_numeric, **eval_categorical}.values())))
+    fit_idx, eval_idx = _sample(n_train, cfg.max_fit_rows, rng), _sample(
+        n_eval, cfg.max_eval_rows, rng)
+
+    def take(d, idx):
+        return {k: np.asarray(v)[idx] if idx is not None else np.asarray(v) for k, v in d.items()}
+
+    tn, tc = take(train_numeric, fit_idx), take(train_categorical, fit_idx)
+    en, ec = take(eval_numeric, eval_idx), take(eval_categorical, eval_idx)
+    labels = None if eval_labels is None else np.asarray(eval_labels).astype(np.int64)
+    if labels is not None and eval_idx is not None:
+        labels = labels[eval_idx]
+    enc = Encoder(tn, tc, max_categories)
+    x_train, x_eval = enc.encode(tn, tc), enc.encode(en, ec)
+    out: Dict[str, Any] = {"fit_rows": len(x_train), "eval_rows": len(x_eval),
+                           "fit_sampled": fit_idx is not None,
+                           "eval_sampled": eval_idx is not None}
+    both = labels is not None and 0 < labels.sum() < len(labels)
+    if not both:
+        out["note"] = ("no ROC-AUC: the eval split has no labels with both classes; "
+                       "only the score distribution is reported")
+    for name in cfg.names:
+        started = time.time()
+        entry: Dict[str, Any] = {}
+        try:
+            scores = _SCORERS[name](x_train, x_eval, enc, en, cfg)
+            entry["score_stats"] = {q: float(np.quantile(scores, p)) for q, p in
+                                    (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))}
+            if both:
+                entry["roc_auc"] = metrics.roc_auc(scores, labels)
+                entry["pr_auc"] = metrics._average_precision(scores, labels.astype(bool))
+        except Exception as e:  # noqa: BLE001 - a challenger must not fail the run
+            entry["error"] = f"{type(e).__name__}: {e}"
+        entry["seconds"] = round(time.time() - started, 3)
+        out[name] = entry
+    aucs = {n: out[n]["roc_auc"] for n in cfg.names if out[n].get("roc_auc") is not None}
+    out["best"] = max(aucs, key=aucs.get) if aucs else None
+    return out
+
+
+def _max_abs_z(x_train, x_eval, enc, en, cfg):
+    z = enc.z(en)
+    if z.shape[1] == 0:
+        raise ValueError("no numeric columns")
+    return np.abs(z).max(1)
+
+
+def _mahalanobis(x_train, x_eval, enc, en, cfg):
+    mean = x_train.mean(0)
+    cov = np.cov(x_train, rowvar=False).reshape(x_train.shape[1], x_train.shape[1])
+    inv = np.linalg.inv(cov + cfg.mahalanobis_ridge * np.eye(len(cov)))
+    d = x_eval - mean
+    return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", d, inv, d), 0))
+
+
+def _knn(x_train, x_eval, enc, en, cfg):
+    from sklearn.neighbors import NearestNeighbors
+
+    nn = NearestNeighbors(n_neighbors=cfg.knn_k).fit(x_train)
+    return nn.kneighbors(x_eval)[0].mean(1)
+
+
+def _iforest(x_train, x_eval, enc, en, cfg):
+    from sklearn.ensemble import IsolationForest
+
+    return -IsolationForest(random_state=cfg.seed).fit(x_train).score_samples(x_eval)
+
+
+_SCORERS = {"max_abs_z": _max_abs_z, "mahalanobis": _mahalanobis, "knn": _knn,
+            "iforest": _iforest}
+
+
+def margin_verdict(autoencoder_auc: Optional[float], challengers: Dict[str, Any],
+                   margin: Optional[float]) -> Optional[str]:
+    """A refusal reason when bless_margin is set and not met; None otherwise."""
+    best = challengers.get("best")
+    if margin is None or best is None or autoencoder_auc is None:
+        return None
+    b = challengers[best]["roc_auc"]
+    if autoencoder_auc >= b + margin:
+        return None
+    return (f"ROC-AUC {autoencoder_auc:.4f} does not beat the best challenger {best} "
+            f"({b:.4f}) by challengers.bless_margin {margin}")
+
+
+__all__: Sequence[str] = ("score_challengers", "margin_verdict", "Encoder")
