@@ -2,7 +2,7 @@
 
 Each component owns its settings section (a frozen dataclass beside it):
 `columns` (components/columns.py: column roles and how they are inferred),
-`model` (components/model/settings.py), `threshold` and `evaluation`
+`model` (components/model/settings.py), `threshold`, `evaluation` and `challengers`
 (components/evaluator/settings.py), `drift` (components/data_gate/settings.py).
 This module adds the pipeline's own sections (`data`: what to read and how to
 split it; `airflow`: the DAG's schedule) and the top-level fields, and builds
@@ -26,7 +26,8 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from components import settings
 from components.columns import ColumnSettings
 from components.data_gate.settings import DriftSettings
-from components.evaluator.settings import EvaluationSettings, ThresholdSettings
+from components.evaluator.settings import (ChallengerSettings, EvaluationSettings,
+                                           ThresholdSettings)
 from components.example_gen.csv_to_examples import EXAMPLE_FORMATS
 from components.model.settings import SEED_RECIPE, ModelSettings
 
@@ -111,6 +112,7 @@ class PipelineConfig:
     model: ModelSettings = field(default_factory=ModelSettings)
     threshold: ThresholdSettings = field(default_factory=ThresholdSettings)
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
+    challengers: ChallengerSettings = field(default_factory=ChallengerSettings)
     drift: DriftSettings = field(default_factory=DriftSettings)
     airflow: AirflowSettings = field(default_factory=AirflowSettings)
     output: str = DEFAULT_OUTPUT
@@ -159,7 +161,7 @@ class PipelineConfig:
 
         out: List[str] = []
         for section in (self.data, self.columns, self.model, self.threshold, self.evaluation,
-                        self.drift, self.airflow):
+                        self.challengers, self.drift, self.airflow):
             out += section.problems()
         checks = [
             (self.runner in RUNNERS, f"runner must be one of {', '.join(RUNNERS)}"),

@@ -73,7 +73,8 @@ def component_configs(cfg: PipelineConfig, plan=None) -> Dict[str, Dict[str, Any
         "transform": component_config(roles),
         "trainer": component_config(roles, model=d["model"]),
         "evaluator": component_config(roles, threshold=d["threshold"],
-                                      evaluation=d["evaluation"]),
+                                      evaluation=d["evaluation"],
+                                      challengers=d["challengers"]),
         "gate": component_config(roles, drift=d["drift"]),
     }
 

@@ -66,6 +66,9 @@ def summarize(rec: RunRecord, output_dir: str) -> Dict[str, Any]:
                                                              "threshold", "model_uri")}
                      if report.get("baseline") else None),
         "components": rec.components(),
+        # The evaluator's simple challengers on the same eval rows (evaluation.json has
+        # their details): ROC-AUC each (None without labels), the best, the margin.
+        "challengers": _challengers(report.get("challengers")),
         "run_id": rec.run.name,
         "evaluation": evaluation_file,
         "tensorboard_logdir": run_dir.uri if run_dir else None,
@@ -79,6 +82,16 @@ def summarize(rec: RunRecord, output_dir: str) -> Dict[str, Any]:
         "comparison": report.get("comparison"),
         "report": publish_report(report.get("report"), output_dir),
     }
+
+
+def _challengers(ch: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    if not ch:
+        return None
+    names = [k for k, v in ch.items() if isinstance(v, dict) and "seconds" in v]
+    out: Dict[str, Any] = {n: ch[n].get("roc_auc") for n in names}
+    out.update(best=ch.get("best"), autoencoder_roc_auc=ch.get("autoencoder_roc_auc"),
+               margin_vs_best=ch.get("margin_vs_best"))
+    return out
 
 
 def _selection(training: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:

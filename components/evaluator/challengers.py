@@ -148,3 +148,49 @@ def margin_verdict(autoencoder_auc: Optional[float], challengers: Dict[str, Any]
 
 
 __all__: Sequence[str] = ("score_challengers", "margin_verdict", "Encoder")
+
+
+def read_split(split_uri: str, numeric: Sequence[str], categorical: Sequence[str],
+               label: Optional[str], max_rows: int, normal_only: bool = False):
+    """(numeric {col: float array, NaN = empty}, categorical {col: object array}, labels or
+    None) of at most `max_rows` rows of a split, in file order (ExampleGen's hash
+    split: no order of the input file), one record batch in memory at a time.
+    With `normal_only`, only rows with label 0 are kept."""
+    from components import examples_io
+
+    columns = list(numeric) + list(categorical) + ([label] if label else [])
+    num = {c: [] for c in numeric}
+    cat = {c: [] for c in categorical}
+    labels, n = [], 0
+    for batch in examples_io.iter_record_batches(split_uri, columns):
+        keep = None
+        if label:
+            y = examples_io.column_values(batch, label).astype(np.int64)
+            if normal_only:
+                keep = y == 0
+                y = y[keep]
+            labels.append(y)
+        for c in numeric:
+            v = examples_io.values_or_missing(batch, c).astype(np.float64)
+            num[c].append(v if keep is None else v[keep])
+        for c in categorical:
+            v = examples_io.values_or_missing(batch, c)
+            cat[c].append(v if keep is None else v[keep])
+        n += int(batch.num_rows if keep is None else keep.sum())
+        if n >= max_rows:
+            break
+
+    def cut(parts):
+        return np.concatenate(parts)[:max_rows] if parts else np.zeros(0)
+
+    return ({c: cut(v) for c, v in num.items()}, {c: cut(v) for c, v in cat.items()},
+            cut(labels) if label and not normal_only else None)
+
+
+def compare(challengers: Dict[str, Any], autoencoder_auc: Optional[float]) -> Dict[str, Any]:
+    """`challengers` with the autoencoder's ROC-AUC beside the best one's and the margin."""
+    out = dict(challengers, autoencoder_roc_auc=autoencoder_auc, margin_vs_best=None)
+    best = out.get("best")
+    if best is not None and autoencoder_auc is not None:
+        out["margin_vs_best"] = round(float(autoencoder_auc) - float(out[best]["roc_auc"]), 6)
+    return out

@@ -21,7 +21,8 @@ from components import settings
 from components.columns import ColumnRoles
 from components.evaluator import decision
 from components.evaluator.artifacts import ERROR_SUMMARY_FILE, EVALUATION_FILE
-from components.evaluator.settings import EvaluationSettings, ThresholdSettings
+from components.evaluator.settings import (ChallengerSettings, EvaluationSettings,
+                                           ThresholdSettings)
 from components.model import export, layout
 
 # The blessing contract of tfx/components/evaluator/executor.py (1.16).
@@ -34,7 +35,7 @@ BLESSED_FILE, NOT_BLESSED_FILE = "BLESSED", "NOT_BLESSED"
 # Recorded on our blessings, read back when that model is the baseline.
 EVAL_EXAMPLES_URI_KEY = "eval_examples_uri"
 THRESHOLD_KEY = "threshold"
-EVAL_SPLIT = "eval"
+EVAL_SPLIT, TRAIN_SPLIT = "eval", "train"
 
 
 def write_blessing(blessing: types.Artifact, model: types.Artifact,
@@ -47,6 +48,12 @@ def write_blessing(blessing: types.Artifact, model: types.Artifact,
     io_utils.write_string_file(
         os.path.join(blessing.uri, BLESSED_FILE if blessed else NOT_BLESSED_FILE), "")
     blessing.set_int_custom_property(BLESSED_KEY, 1 if blessed else 0)
+
+
+def parse_challengers(text: Optional[str]) -> ChallengerSettings:
+    """The `challengers` section of `evaluator_config` (its defaults when absent)."""
+    return settings.from_dict(ChallengerSettings, json.loads(text or "{}").get("challengers")
+                              or {})
 
 
 def parse_config(text: Optional[str]):
@@ -124,6 +131,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             baseline_uri=baseline.uri if baseline is not None else None,
             reference_uri=reference_uri, started=started)
         report["model_uri"] = model.uri
+        ch_settings = parse_challengers(exec_properties.get("evaluator_config"))
+        if ch_settings.enabled:
+            self._challengers(input_dict["examples"], roles, label if labeled else None,
+                              ch_settings, report)
         report["report"] = _write_report(evaluation.uri, report, summaries["current"],
                                          model_dirs["candidate"], input_dict.get("statistics"),
                                          error_columns)
@@ -144,6 +155,30 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         evaluation.set_float_custom_property("threshold", float(value))
         evaluation.set_string_custom_property("threshold_method", threshold_info["method"])
         evaluation.set_int_custom_property("blessed", int(blessed))
+
+    def _challengers(self, examples, roles: ColumnRoles, label: Optional[str],
+                     cfg: ChallengerSettings, report: Dict[str, Any]) -> None:
+        """Scores the simple challengers on the eval rows (fitted on the train rows the
+        autoencoder learnt from) into report["challengers"]; with `bless_margin` a
+        candidate that does not beat the best one by it is not blessed."""
+        from components.evaluator import challengers
+
+        t0 = time.time()
+        numeric, categorical = list(roles.numeric), list(roles.categorical)
+        train = challengers.read_split(artifact_utils.get_split_uri(examples, TRAIN_SPLIT),
+                                       numeric, categorical, label, cfg.max_fit_rows * 4,
+                                       normal_only=bool(label))
+        ev = challengers.read_split(artifact_utils.get_split_uri(examples, EVAL_SPLIT),
+                                    numeric, categorical, label, cfg.max_eval_rows)
+        out = challengers.score_challengers(train[0], train[1], ev[0], ev[1], ev[2], cfg)
+        out = challengers.compare(out, report["metrics"].get("roc_auc"))
+        out["seconds"] = round(time.time() - t0, 2)
+        report["challengers"] = out
+        refusal = challengers.margin_verdict(out["autoencoder_roc_auc"], out, cfg.bless_margin)
+        if refusal:
+            report["blessed"] = False
+            report["reasons"].append(refusal)
+        logging.info("challengers: %s", {n: out[n].get("roc_auc") for n in cfg.names})
 
     def _error_pass(self, eval_sets: Dict[str, str], model_dirs: Dict[str, str],
                     feature_keys: List[str], label: Optional[str],

@@ -209,6 +209,39 @@ def _selection_section(training: Optional[Mapping[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def _challengers_section(ch: Optional[Mapping[str, Any]]) -> str:
+    """The simple challengers scored on the same eval rows, beside the autoencoder."""
+    out = ["<section id='challengers'><h2>Challengers</h2>"]
+    if not ch:
+        out.append("<p class='muted'>Not scored (challengers.enabled is false).</p></section>")
+        return "\n".join(out)
+    names = [k for k, v in ch.items() if isinstance(v, dict) and "seconds" in v]
+    ae = ch.get("autoencoder_roc_auc")
+    rows = [["autoencoder (this candidate)", ae, None, None, ""]]
+    for n in names:
+        e = ch[n]
+        rows.append([n, e.get("roc_auc"), e.get("pr_auc"), e.get("seconds"),
+                     e.get("error") or ""])
+    sampled = [w for w, s in (("fit", ch.get("fit_sampled")), ("eval", ch.get("eval_sampled")))
+               if s]
+    out.append(f"<p>Fitted on {_fmt(ch.get('fit_rows'))} training rows (the normal ones when "
+               f"labels exist), scored on {_fmt(ch.get('eval_rows'))} eval rows"
+               + (f" (a seeded sample of the {' and '.join(sampled)} rows)" if sampled else "")
+               + ": largest per-feature |z|, Mahalanobis distance, mean distance to the 5 "
+                 "nearest training rows, IsolationForest.</p>")
+    best, margin = ch.get("best"), ch.get("margin_vs_best")
+    if ch.get("note"):
+        out.append(f"<p class='muted'>{_e(ch['note'])}.</p>")
+    elif best is not None and margin is not None:
+        verdict = ("beats" if margin > 0 else "does not beat")
+        out.append(f"<p class='{'ok' if margin > 0 else 'warn'}'>The autoencoder {verdict} "
+                   f"the best challenger, <code>{_e(best)}</code>, by {margin:+.4f} ROC-AUC."
+                   "</p>")
+    out.append(_table(["", "eval ROC-AUC", "eval PR-AUC", "seconds", "error"], rows))
+    out.append("</section>")
+    return "\n".join(out)
+
+
 def render(evaluation: Mapping[str, Any], training: Optional[Mapping[str, Any]],
            errors_by_group: Mapping[str, np.ndarray], statistics: Mapping[str, Any],
            feature_names: Sequence[str], curves_cand: Optional[Mapping[str, Any]] = None,
@@ -272,6 +305,7 @@ def render(evaluation: Mapping[str, Any], training: Optional[Mapping[str, Any]],
         parts.append("<p class='muted'>No training history was recorded.</p>")
     parts.append("</section>")
     parts.append(_selection_section(training))
+    parts.append(_challengers_section(evaluation.get("challengers")))
 
     # errors
     parts.append("<section id='errors'><h2>Reconstruction errors on the eval split</h2>")

@@ -44,6 +44,12 @@ def test_summary_is_the_contract_json(run):
     assert s["threshold_method"] == "mean_std" and s["threshold_rule"] == "mean_std"
     assert set(s["metrics"]) >= {"precision", "recall", "f1", "roc_auc", "pr_auc"}
     assert s["metrics"]["roc_auc"] > 0.9
+    # The simple challengers on the same eval rows, beside the autoencoder.
+    ch = s["challengers"]
+    assert {"max_abs_z", "mahalanobis", "knn", "iforest"} <= set(ch)
+    assert all(0.5 < ch[n] <= 1 for n in ("max_abs_z", "mahalanobis", "knn", "iforest")), ch
+    assert ch["best"] in ch and ch["autoencoder_roc_auc"] == s["metrics"]["roc_auc"]
+    assert ch["margin_vs_best"] == round(s["metrics"]["roc_auc"] - ch[ch["best"]], 6)
     # Trained on normal rows of the train split only: fewer than all 600 normal rows.
     assert 300 < s["train_rows"] < 600
     assert sorted(s["components"]["ran"]) == sorted([
@@ -163,8 +169,10 @@ def test_report_html_is_written_with_every_part(run):
                                                                        "report.html")
     assert not re.search(r'(src|href)="(http|//|file:)', text)  # nothing external
     sections = dict(re.findall(r"<section id='(\w+)'>(.*?)</section>", text, re.S))
-    assert set(sections) == {"summary", "training", "selection", "errors", "curves",
-                             "confusion", "features", "baseline", "data"}
+    assert set(sections) == {"summary", "training", "selection", "challengers", "errors",
+                             "curves", "confusion", "features", "baseline", "data"}
+    assert "the best challenger" in sections["challengers"]
+    assert all(f"<td>{n}</td>" in sections["challengers"] for n in ("knn", "iforest"))
 
     def pngs(html):
         imgs = re.findall(r'src="data:image/png;base64,([^"]+)"', html)

@@ -36,3 +36,46 @@ def test_bless_margin_rule_and_problems():
     assert challengers.margin_verdict(0.5, out, None) is None
     assert ChallengerSettings(knn_k=0).problems()
     assert not ChallengerSettings().problems()
+
+
+def test_margin_verdict_and_compare():
+    tr, ctr, ev, cev, y = _data()
+    out = challengers.score_challengers(tr, ctr, ev, cev, y, ChallengerSettings())
+    best = out[out["best"]]["roc_auc"]
+    cmp = challengers.compare(out, best - 0.01)
+    assert cmp["autoencoder_roc_auc"] == best - 0.01
+    assert cmp["margin_vs_best"] == round(-0.01, 6)
+    assert challengers.margin_verdict(best - 0.01, cmp, None) is None  # off by default
+    assert "does not beat the best challenger" in challengers.margin_verdict(best - 0.01, cmp,
+                                                                             0.0)
+    fake = {"best": "knn", "knn": {"roc_auc": 0.9}}
+    assert challengers.margin_verdict(0.92, fake, 0.01) is None
+    assert challengers.margin_verdict(0.905, fake, 0.01) is not None
+
+
+def test_read_split_keeps_normal_rows_and_empty_cells(tmp_path):
+    import pandas as pd
+
+    df = pd.DataFrame({"a": [1.0, np.nan, 3.0, 4.0], "c": [b"x", b"", b"y", b"x"],
+                       "label": [0, 0, 1, 0]})
+    df.to_parquet(tmp_path / "data.parquet")
+    num, cat, labels = challengers.read_split(str(tmp_path), ["a"], ["c"], "label", 10)
+    assert np.isnan(num["a"][1]) and list(labels) == [0, 0, 1, 0]
+    assert list(cat["c"]) == [b"x", b"", b"y", b"x"]
+    num, cat, labels = challengers.read_split(str(tmp_path), ["a"], ["c"], "label", 10,
+                                              normal_only=True)
+    assert labels is None and list(np.nan_to_num(num["a"])) == [1.0, 0.0, 4.0]
+    num, _, _ = challengers.read_split(str(tmp_path), ["a"], ["c"], None, 2)
+    assert len(num["a"]) == 2
+
+
+
+def test_the_report_section_says_who_wins():
+    from components.evaluator import report
+
+    tr, ctr, ev, cev, y = _data()
+    out = challengers.compare(challengers.score_challengers(tr, ctr, ev, cev, y,
+                                                            ChallengerSettings()), 0.5)
+    html = report._challengers_section(out)
+    assert "does not beat the best challenger" in html and "<td>iforest</td>" in html
+    assert "Not scored" in report._challengers_section(None)
