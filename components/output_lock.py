@@ -29,6 +29,8 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterator, Optional
 
+from components import progress
+
 LOCK_FILE = ".lock"
 GUARD_FILE = ".lock.guard"
 POLL_SECONDS = 0.5
@@ -168,8 +170,9 @@ def _break_stale(output_dir: str, path: str, stale: Dict[str, Any], mine: Dict[s
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         _write(fd, mine)
         os.rename(new, path)
-        logging.warning("%s: replaced the stale lock of %s (not running; a process it "
-                        "started still held the file)", output_dir, describe(stale))
+        progress.say("%s: replaced the stale lock of %s (not running; a process it "
+                     "started still held the file)", output_dir, describe(stale),
+                     level=logging.WARNING)
         return fd
     finally:
         os.close(guard)
@@ -194,8 +197,9 @@ def acquire(output_dir: str, wait: float = 0.0, command: Optional[str] = None,
             previous = _read(fd)
             _write(fd, mine)
             if previous and not holder_alive(previous):
-                logging.warning("%s: took over the lock of %s (not running)", output_dir,
-                                describe(previous))
+                # A progress line: on the terminal and in the log, for every caller.
+                progress.say("%s: took over the lock of %s (not running)", output_dir,
+                             describe(previous), level=logging.WARNING)
             return fd, previous
         if holder is None:
             continue  # the file was replaced: try again at once

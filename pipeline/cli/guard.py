@@ -74,11 +74,7 @@ def exclusive(cfg) -> Iterator[str]:
     """Holds the output for the block; yields this run's pipeline run id."""
     run_id = datetime.datetime.now().isoformat()
     try:
-        with output_lock.hold(cfg.output_dir, wait=cfg.lock_wait,
-                              on_wait=_announce(cfg)) as previous:
-            if previous and not output_lock.holder_alive(previous):
-                progress.say("%s: took over the lock of %s (not running)", cfg.output_dir,
-                             output_lock.describe(previous))
+        with output_lock.hold(cfg.output_dir, wait=cfg.lock_wait, on_wait=_announce(cfg)):
             logging.info("holding %s (pipeline run %s)", output_lock.lock_path(
                 cfg.output_dir), run_id)
             with _sigterm_raises():
