@@ -13,6 +13,7 @@ from components.columns import ColumnRoles
 from components.data_gate import artifacts as gate_artifacts
 from components.data_gate import reference_schema
 from components.evaluator import artifacts as eval_artifacts
+from components.evaluator import challengers as challengers_lib
 from components.model import layout
 from components.model.training_summary import epoch_cap_warning
 from pipeline.lineage import RunRecord, prop
@@ -87,8 +88,7 @@ def summarize(rec: RunRecord, output_dir: str) -> Dict[str, Any]:
 def _challengers(ch: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
     if not ch:
         return None
-    names = [k for k, v in ch.items() if isinstance(v, dict) and "seconds" in v]
-    out: Dict[str, Any] = {n: ch[n].get("roc_auc") for n in names}
+    out: Dict[str, Any] = {n: ch[n].get("roc_auc") for n in challengers_lib.names(ch)}
     out.update(best=ch.get("best"), autoencoder_roc_auc=ch.get("autoencoder_roc_auc"),
                margin_vs_best=ch.get("margin_vs_best"))
     return out

@@ -6,12 +6,18 @@ columns are one-hot on the train's values plus an "other" slot. A challenger
 that fails records its error instead of failing the run.
 """
 import time
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
 from components.evaluator import metrics
 from components.evaluator.settings import ChallengerSettings
+
+
+# The train rows read for the challengers are at most this many times
+# `max_fit_rows` (the first ones of the split, in file order); the seeded fit
+# sample is drawn from them, so memory stays bounded on a large split.
+FIT_POOL_FACTOR = 4
 
 
 class Encoder:
@@ -92,7 +98,7 @@ def score_challengers(train_numeric: Dict[str, np.ndarray],
                                     (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))}
             if both:
                 entry["roc_auc"] = metrics.roc_auc(scores, labels)
-                entry["pr_auc"] = metrics._average_precision(scores, labels.astype(bool))
+                entry["pr_auc"] = metrics.pr_auc(scores, labels)
         except Exception as e:  # noqa: BLE001 - a challenger must not fail the run
             entry["error"] = f"{type(e).__name__}: {e}"
         entry["seconds"] = round(time.time() - started, 3)
@@ -147,7 +153,8 @@ def margin_verdict(autoencoder_auc: Optional[float], challengers: Dict[str, Any]
             f"({b:.4f}) by challengers.bless_margin {margin}")
 
 
-__all__: Sequence[str] = ("score_challengers", "margin_verdict", "Encoder")
+__all__: Sequence[str] = ("score_challengers", "margin_verdict", "Encoder", "read_split", "names",
+                          "compare")
 
 
 def read_split(split_uri: str, numeric: Sequence[str], categorical: Sequence[str],
@@ -185,6 +192,11 @@ def read_split(split_uri: str, numeric: Sequence[str], categorical: Sequence[str
 
     return ({c: cut(v) for c, v in num.items()}, {c: cut(v) for c, v in cat.items()},
             cut(labels) if label and not normal_only else None)
+
+
+def names(challengers: Mapping[str, Any]) -> List[str]:
+    """The challengers scored in a `score_challengers` result (its per-challenger entries)."""
+    return [k for k, v in challengers.items() if isinstance(v, dict) and "seconds" in v]
 
 
 def compare(challengers: Dict[str, Any], autoencoder_auc: Optional[float]) -> Dict[str, Any]:

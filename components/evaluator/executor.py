@@ -166,7 +166,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         t0 = time.time()
         numeric, categorical = list(roles.numeric), list(roles.categorical)
         train = challengers.read_split(artifact_utils.get_split_uri(examples, TRAIN_SPLIT),
-                                       numeric, categorical, label, cfg.max_fit_rows * 4,
+                                       numeric, categorical, label,
+                                       cfg.max_fit_rows * challengers.FIT_POOL_FACTOR,
                                        normal_only=bool(label))
         ev = challengers.read_split(artifact_utils.get_split_uri(examples, EVAL_SPLIT),
                                     numeric, categorical, label, cfg.max_eval_rows)

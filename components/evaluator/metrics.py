@@ -56,6 +56,14 @@ def _roc_auc(errors: np.ndarray, lab: np.ndarray) -> float:
     return u / (n_pos * n_neg)
 
 
+def pr_auc(errors: Any, labels: Any) -> float:
+    """Average precision of `errors` as anomaly scores for 0/1 `labels` (both classes needed)."""
+    errs, lab = _prepare("pr_auc", errors, labels)
+    if lab.all() or not lab.any():
+        raise ValueError("pr_auc: labels must contain both classes")
+    return _average_precision(errs, lab)
+
+
 def _average_precision(errors: np.ndarray, lab: np.ndarray) -> float:
     """Step-wise AP: sum_i (R_i - R_{i-1}) * P_i over distinct thresholds (sklearn)."""
     fps, tps, _ = _binary_clf_curve(errors, lab)

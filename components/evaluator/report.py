@@ -27,6 +27,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
+from components.evaluator import challengers as challengers_lib
 from components.evaluator.artifacts import ERRORS_FILE, REPORT_FILE
 from components.evaluator.plots import plot_curves, plot_features, plot_histogram, plot_loss
 from components.model import layout
@@ -215,7 +216,7 @@ def _challengers_section(ch: Optional[Mapping[str, Any]]) -> str:
     if not ch:
         out.append("<p class='muted'>Not scored (challengers.enabled is false).</p></section>")
         return "\n".join(out)
-    names = [k for k, v in ch.items() if isinstance(v, dict) and "seconds" in v]
+    names = challengers_lib.names(ch)
     ae = ch.get("autoencoder_roc_auc")
     rows = [["autoencoder (this candidate)", ae, None, None, ""]]
     for n in names:
